@@ -1,0 +1,13 @@
+import ArgumentParser
+import Installation
+
+/// The `biomatch` command line: one root command, one subcommand per task.
+@main
+struct BioMatchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "biomatch",
+        abstract: "Face matching with human review and an audit trail.",
+        version: BioMatchVersion.current,
+        subcommands: []
+    )
+}
