@@ -59,7 +59,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MatchingTests", dependencies: ["Matching"]),
-        .testTarget(name: "ONNXRuntimeTests", dependencies: ["ONNXRuntime", "Installation"]),
+        .testTarget(
+            name: "ONNXRuntimeTests", dependencies: ["ONNXRuntime", "Installation"],
+            resources: [.copy("Resources")]
+        ),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Installation"]),
         .testTarget(
             name: "ModelPreparationTests",
