@@ -8,6 +8,6 @@ struct BioMatchCommand: AsyncParsableCommand {
         commandName: "biomatch",
         abstract: "Face matching with human review and an audit trail.",
         version: BioMatchVersion.current,
-        subcommands: []
+        subcommands: [ServeCommand.self, DetectCommand.self, EmbedCommand.self, CompareCommand.self]
     )
 }
