@@ -31,3 +31,21 @@ test: models
 
 clean:
 	rm -rf .build
+
+## fuzz: libFuzzer with AddressSanitizer on the image decoders for FUZZ_SECONDS (default 60), seeded
+##       with small re-encodings of the test photos and ORL faces; findings land in .build-fuzz/artifacts
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := .build-fuzz
+.PHONY: fuzz
+fuzz: setup
+	@mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts
+	swiftc -sanitize=fuzzer,address -parse-as-library -swift-version 6 -O -g -use-ld=lld \
+	  -module-name DecoderFuzzer -I Sources/CTurboJPEG -I Sources/CPNG \
+	  Sources/Imaging/*.swift Fuzz/DecoderFuzzer/main.swift -lturbojpeg -lpng16 -o $(FUZZ_DIR)/decoder-fuzzer
+	rm -rf $(FUZZ_DIR)/seeds
+	DECODER_FUZZER_MAKE_SEEDS=$(FUZZ_DIR)/seeds DECODER_FUZZER_PHOTOS=$(BIOMATCH_HOME)/testdata/photos \
+	  $(FUZZ_DIR)/decoder-fuzzer
+	cp $(BIOMATCH_HOME)/testdata/orl/s1/1.pgm $(FUZZ_DIR)/seeds/orl-s1-1.pgm
+	cp $(BIOMATCH_HOME)/testdata/orl/s22/7.pgm $(FUZZ_DIR)/seeds/orl-s22-7.pgm
+	$(FUZZ_DIR)/decoder-fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 -timeout=20 \
+	  -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/artifacts/ $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
