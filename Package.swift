@@ -71,7 +71,11 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
-        .testTarget(name: "FaceEngineTests", dependencies: ["FaceEngine", "Imaging", "ONNXRuntime", "Installation"]),
+        .testTarget(
+            name: "FaceEngineTests",
+            dependencies: ["FaceEngine", "Imaging", "ONNXRuntime", "Installation"],
+            resources: [.copy("Fixtures")]
+        ),
         .testTarget(
             name: "ServerTests",
             dependencies: [

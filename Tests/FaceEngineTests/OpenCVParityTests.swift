@@ -1,0 +1,79 @@
+import FaceEngine
+import Imaging
+import Testing
+
+/// BioMatch's pipeline against OpenCV 4.14 running the original models on the same image.
+@Suite("Parity with OpenCV 4.14")
+struct OpenCVParityTests {
+    static let reference = OpenCVReference.shared
+    /// Every image and the OpenCV run that saw what the default engine sees (the 640 cap).
+    static let cappedCases = reference.images.map { image in
+        (image.id, image.run(named: "long_side_640") != nil ? "long_side_640" : "native")
+    }
+    static let nativeCases = reference.images.map { ($0.id, "native") }
+    static let borderCases = reference.images.filter { $0.run(named: "border_32") != nil }.map { ($0.id, "border_32") }
+
+    /// Largest coordinate difference allowed for boxes and landmarks, in original pixels.
+    static let pixelTolerance = 1.5
+
+    private func compare(imageID: String, runName: String, engine: FaceEngine) async throws {
+        let image = try #require(Self.reference.images.first { $0.id == imageID })
+        let run = try #require(image.run(named: runName))
+        let faces = try await engine.analyze(imageBytes: TestSupport.bytes(image.path))
+        #expect(!run.faces.isEmpty)
+        for expected in run.faces {
+            let expectedBox = FaceBox(x: expected.box[0], y: expected.box[1], width: expected.box[2], height: expected.box[3])
+            let match = try #require(
+                faces.max { $0.detection.box.intersectionOverUnion(with: expectedBox) < $1.detection.box.intersectionOverUnion(with: expectedBox) },
+                "\(imageID): OpenCV's face at \(expected.box) was not found")
+            let found = match.detection
+            let boxError = zip([found.box.x, found.box.y, found.box.width, found.box.height], expected.box)
+                .map { abs($0 - $1) }.max() ?? .infinity
+            let landmarkError = zip(found.landmarks.points, expected.landmarks)
+                .map { max(abs($0.x - $1[0]), abs($0.y - $1[1])) }.max() ?? .infinity
+            #expect(boxError <= Self.pixelTolerance, "\(imageID)/\(runName): box off by \(boxError) px")
+            #expect(landmarkError <= Self.pixelTolerance, "\(imageID)/\(runName): landmarks off by \(landmarkError) px")
+            #expect(abs(Double(found.score) - expected.score) < 0.01, "\(imageID)/\(runName): score \(found.score) vs \(expected.score)")
+            let referenceTemplate = try FaceTemplate(normalizing: expected.feature, modelIdentifier: engine.templateModelIdentifier)
+            let cosine = try match.template.cosineSimilarity(to: referenceTemplate)
+            #expect(cosine >= 0.99, "\(imageID)/\(runName): template cosine to OpenCV's is \(cosine)")
+        }
+        #expect(faces.count == run.faces.count, "\(imageID)/\(runName): \(faces.count) faces, OpenCV found \(run.faces.count)")
+    }
+
+    @Test("the default engine (640 cap) matches OpenCV on the same scaled image", arguments: cappedCases)
+    func cappedParity(imageID: String, runName: String) async throws {
+        try await compare(imageID: imageID, runName: runName, engine: TestSupport.engine.get())
+    }
+
+    @Test("without the cap the engine matches OpenCV at the image's own size", arguments: nativeCases)
+    func nativeParity(imageID: String, runName: String) async throws {
+        try await compare(imageID: imageID, runName: runName, engine: TestSupport.nativeSizeEngine.get())
+    }
+
+    @Test("with a 32 px black border the engine matches OpenCV on the bordered image", arguments: borderCases)
+    func borderParity(imageID: String, runName: String) async throws {
+        try await compare(imageID: imageID, runName: runName, engine: TestSupport.borderEngine.get())
+    }
+
+    @Test("aligning with OpenCV's landmarks reproduces OpenCV's crop", arguments: nativeCases)
+    func cropParity(imageID: String, runName: String) throws {
+        let image = try #require(Self.reference.images.first { $0.id == imageID })
+        let decoded = try TestSupport.image(image.path)
+        let run = try #require(image.run(named: runName))
+        for face in run.faces {
+            let landmarks = FaceLandmarks(points: face.landmarks.map { ImagePoint(x: $0[0], y: $0[1]) })
+            let crop = FaceAlignment.alignedCrop(of: decoded, landmarks: landmarks)
+            for sample in face.crop.samples {
+                let index = (sample[1] * crop.width + sample[0]) * 3
+                let difference = (0..<3).map { abs(Int(crop.pixels[index + $0]) - sample[2 + $0]) }.max() ?? 0
+                #expect(difference <= 2, "\(imageID): crop pixel (\(sample[0]), \(sample[1])) is off by \(difference)")
+            }
+            for channel in 0..<3 {
+                let mean = stride(from: channel, to: crop.pixels.count, by: 3)
+                    .reduce(0.0) { $0 + Double(crop.pixels[$1]) } / Double(crop.width * crop.height)
+                #expect(abs(mean - face.crop.meanRgb[channel]) < 0.1, "\(imageID): channel \(channel) mean \(mean)")
+            }
+        }
+    }
+}
