@@ -8,6 +8,6 @@ struct BioMatchCommand: AsyncParsableCommand {
         commandName: "biomatch",
         abstract: "Face matching with human review and an audit trail.",
         version: BioMatchVersion.current,
-        subcommands: [ServeCommand.self, DetectCommand.self, EmbedCommand.self, CompareCommand.self]
+        subcommands: [ServeCommand.self, ModelsCommand.self, DetectCommand.self, EmbedCommand.self, CompareCommand.self, BenchCommand.self]
     )
 }

@@ -1,0 +1,241 @@
+import ArgumentParser
+import FaceEngine
+import Foundation
+import Imaging
+import Installation
+import ONNXRuntime
+import Synchronization
+
+/// `biomatch bench pipeline`: decode, detect, align and embed the test photos on every core,
+/// against ONNX Runtime's own model time and the OpenCV Python pipeline, all in one run.
+struct PipelineBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pipeline",
+        abstract: "Images per second of the whole face pipeline, with ratios to its anchors.",
+        discussion: """
+            Three measurements on the same photos in one run: the BioMatch pipeline; the two \
+            models alone through ONNX Runtime on tensors of the sizes the pipeline feeds them \
+            (overhead_vs_model = model-only throughput / pipeline throughput); and OpenCV's \
+            FaceDetectorYN + FaceRecognizerSF in Python (vs_opencv_python = pipeline throughput / \
+            OpenCV's). The last line is JSON.
+            """
+    )
+
+    @Option(help: "Times each photo is processed while timed.") var rounds = 10
+    @Option(help: "Concurrent workers (default: one per core).")
+    var workers = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Measurements of each kind; the best is kept, as the machine is noisy.") var repeats = 3
+    @Flag(help: "Skip the OpenCV Python anchor.") var noOpencv = false
+    @Argument(help: "Images (default: the eight test photos).") var images: [String] = []
+
+    func validate() throws {
+        guard rounds > 0, workers > 0, repeats > 0 else {
+            throw ValidationError("--rounds, --workers and --repeats must be positive")
+        }
+    }
+
+    func run() async throws {
+        let installation = Installation.fromEnvironment()
+        let paths = images.isEmpty ? Self.testPhotos(installation) : images
+        let encoded = try paths.map(readImageFile)
+        let engine = try FaceEngine(installation: installation)
+
+        // Warm-up: every photo once, which also tells the model-only run what to feed.
+        var workload: [ModelWorkload] = []
+        for bytes in encoded {
+            let analysis = try await engine.analysis(ofImageBytes: bytes)
+            workload.append(ModelWorkload(width: analysis.imageWidth, height: analysis.imageHeight,
+                                          faces: analysis.faces.count,
+                                          maximumSide: engine.configuration.maximumDetectionSide))
+        }
+        let models = try ModelOnlyRunner(installation: installation)
+        _ = try await models.run(workload, rounds: 1, workers: workers)
+
+        var pipelineBest = PipelineMeasurement.worst
+        var modelBest = Double.infinity
+        var opencvBest: OpenCVMeasurement?
+        for _ in 0..<repeats {
+            let pipeline = try await measurePipeline(engine: engine, encoded: encoded)
+            if pipeline.seconds < pipelineBest.seconds { pipelineBest = pipeline }
+            modelBest = min(modelBest, try await models.run(workload, rounds: rounds, workers: workers))
+            if !noOpencv {
+                let opencv = try PythonAnchor(environmentScript: "scripts/opencv-venv",
+                                              program: "tools/opencv/pipeline_bench.py")
+                    .run(arguments: ["--rounds", "\(rounds)", "--workers", "\(workers)",
+                                     "--mode", "processes", "--long-side",
+                                     "\(engine.configuration.maximumDetectionSide)"] + paths,
+                         as: OpenCVMeasurement.self)
+                if opencvBest.map({ opencv.images_per_s > $0.images_per_s }) ?? true { opencvBest = opencv }
+            }
+        }
+
+        let imageCount = Double(encoded.count * rounds)
+        let imagesPerSecond = imageCount / pipelineBest.seconds
+        let modelImagesPerSecond = imageCount / modelBest
+        let overhead = modelImagesPerSecond / imagesPerSecond
+        let versusOpenCV = opencvBest.map { imagesPerSecond / $0.images_per_s }
+
+        print("BioMatch pipeline on \(encoded.count) photos x \(rounds) rounds, \(workers) workers (best of \(repeats))")
+        print(String(format: "  pipeline          %8.1f images/s", imagesPerSecond))
+        print(String(format: "  models only (ORT) %8.1f images/s   overhead_vs_model %.3f", modelImagesPerSecond, overhead))
+        if let opencvBest, let versusOpenCV {
+            print(String(format: "  OpenCV %@ Python %8.1f images/s   vs_opencv_python %.3f",
+                         opencvBest.opencv_version, opencvBest.images_per_s, versusOpenCV))
+        }
+        print("  per image, summed over workers (ms):")
+        let stages = pipelineBest.timings
+        for (name, duration) in [
+            ("decode", stages.decode), ("detect preprocessing", stages.detectionPreprocessing),
+            ("detector model", stages.detectorModel), ("detect decoding+NMS", stages.detectionPostprocessing),
+            ("align+quality", stages.alignment), ("embed preprocessing", stages.embeddingPreprocessing),
+            ("embedder model", stages.embedderModel),
+        ] {
+            print(String(format: "    %-22@ %7.2f", name, duration.milliseconds / imageCount))
+        }
+        let summary = BenchSummary(
+            images_per_s: imagesPerSecond, overhead_vs_model: overhead, vs_opencv_python: versusOpenCV,
+            model_only_images_per_s: modelImagesPerSecond, opencv_images_per_s: opencvBest?.images_per_s,
+            workers: workers, images: encoded.count * rounds,
+            in_pipeline_model_share: stages.modelTime.milliseconds / stages.total.milliseconds)
+        try printJSON(summary)
+    }
+
+    private func measurePipeline(engine: FaceEngine, encoded: [[UInt8]]) async throws -> PipelineMeasurement {
+        let total = encoded.count * rounds
+        let next = WorkCounter()
+        let clock = ContinuousClock()
+        let start = clock.now
+        let workers = workers
+        let timings = try await withThrowingTaskGroup(of: StageTimings.self) { group in
+            for _ in 0..<workers {
+                group.addTask {
+                    var sum = StageTimings()
+                    while true {
+                        let index = next.take()
+                        guard index < total else { return sum }
+                        let analysis = try await engine.analysis(ofImageBytes: encoded[index % encoded.count])
+                        sum.add(analysis.timings)
+                    }
+                }
+            }
+            var sum = StageTimings()
+            for try await part in group { sum.add(part) }
+            return sum
+        }
+        return PipelineMeasurement(seconds: (clock.now - start).seconds, timings: timings)
+    }
+
+    private static func testPhotos(_ installation: Installation) -> [String] {
+        ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "obama_partial_face.jpg",
+         "obama_partial_face2.jpg", "32bit.png", "astronaut.png"]
+            .map { installation.testPhotosDirectory.appending(path: $0).path }
+    }
+}
+
+/// The final JSON line of `bench pipeline`.
+private struct BenchSummary: Encodable {
+    var images_per_s: Double
+    var overhead_vs_model: Double
+    var vs_opencv_python: Double?
+    var model_only_images_per_s: Double
+    var opencv_images_per_s: Double?
+    var workers: Int
+    var images: Int
+    var in_pipeline_model_share: Double
+}
+
+/// What `tools/opencv/pipeline_bench.py` prints.
+private struct OpenCVMeasurement: Decodable {
+    var images_per_s: Double
+    var opencv_version: String
+}
+
+private struct PipelineMeasurement {
+    var seconds: Double
+    var timings: StageTimings
+    static let worst = PipelineMeasurement(seconds: .infinity, timings: StageTimings())
+}
+
+/// The model runs one photo costs: YuNet on the padded detector tensor, SFace once per face.
+struct ModelWorkload: Sendable {
+    var tensorWidth: Int
+    var tensorHeight: Int
+    var faces: Int
+
+    init(width: Int, height: Int, faces: Int, maximumSide: Int) {
+        let factor = min(1, Double(maximumSide) / Double(max(width, height)))
+        tensorWidth = Self.roundedUp(max(1, Int((Double(width) * factor).rounded())))
+        tensorHeight = Self.roundedUp(max(1, Int((Double(height) * factor).rounded())))
+        self.faces = faces
+    }
+
+    private static func roundedUp(_ side: Int) -> Int { (side + 31) / 32 * 32 }
+}
+
+/// Runs only the two prepared models through ONNX Runtime, on inputs made once up front.
+struct ModelOnlyRunner: Sendable {
+    let detector: ORTSession
+    let recogniser: ORTSession
+
+    init(installation: Installation) throws {
+        let environment = try ORTEnvironment(libraryPath: installation.onnxRuntimeLibrary.path)
+        detector = try ORTSession(environment: environment, modelPath: installation.preparedFile(of: .yunet).path)
+        recogniser = try ORTSession(environment: environment, modelPath: installation.preparedFile(of: .sface).path)
+    }
+
+    /// Seconds to run the workload `rounds` times on `workers` concurrent tasks.
+    func run(_ workload: [ModelWorkload], rounds: Int, workers: Int) async throws -> Double {
+        let inputs = workload.map { [Float](repeating: 127, count: 3 * $0.tensorWidth * $0.tensorHeight) }
+        let crop = [Float](repeating: 127, count: 3 * 112 * 112)
+        let total = workload.count * rounds
+        let next = WorkCounter()
+        let clock = ContinuousClock()
+        let start = clock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<workers {
+                group.addTask {
+                    while true {
+                        let index = next.take()
+                        guard index < total else { return }
+                        let item = workload[index % workload.count]
+                        try inputs[index % workload.count].withUnsafeBufferPointer { data in
+                            _ = try detector.run(inputName: "input", shape: [1, 3, item.tensorHeight, item.tensorWidth], data: data)
+                        }
+                        for _ in 0..<item.faces {
+                            try crop.withUnsafeBufferPointer { data in
+                                _ = try recogniser.run(inputName: "data", shape: [1, 3, 112, 112], data: data)
+                            }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return (clock.now - start).seconds
+    }
+}
+
+/// Hands out work item numbers to concurrent workers.
+final class WorkCounter: Sendable {
+    private let next = Atomic<Int>(0)
+
+    /// The next unclaimed item number.
+    func take() -> Int { next.wrappingAdd(1, ordering: .relaxed).oldValue }
+}
+
+extension StageTimings {
+    mutating func add(_ other: StageTimings) {
+        decode += other.decode
+        detectionPreprocessing += other.detectionPreprocessing
+        detectorModel += other.detectorModel
+        detectionPostprocessing += other.detectionPostprocessing
+        alignment += other.alignment
+        embeddingPreprocessing += other.embeddingPreprocessing
+        embedderModel += other.embedderModel
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+    var milliseconds: Double { seconds * 1000 }
+}
