@@ -21,6 +21,15 @@ public struct FaceTemplate: Sendable, Hashable, Codable {
         self.modelIdentifier = modelIdentifier
     }
 
+    /// Decodes a stored template, scaling it to unit length again so the invariant holds for
+    /// whatever was stored.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(
+            normalizing: container.decode([Float].self, forKey: .values),
+            modelIdentifier: container.decode(String.self, forKey: .modelIdentifier))
+    }
+
     /// Cosine similarity with `other`, in [-1, 1]: SFace's same-person operating point in
     /// OpenCV is 0.363.
     /// - Throws: ``FaceEngineError/templateMismatch(_:_:)`` when the templates come from

@@ -72,6 +72,19 @@ struct RecognitionTests {
         #expect(darkened.failures.contains { if case .tooDark = $0 { true } else { false } }, "\(darkened.failures)")
     }
 
+    @Test("concurrent calls on one engine give the same faces as one call")
+    func concurrentCallsAgree() async throws {
+        let engine = try TestSupport.engine.get()
+        let bytes = try TestSupport.bytes("photos/obama2.jpg")
+        let alone = try await engine.analyze(imageBytes: bytes)
+        let together = try await withThrowingTaskGroup(of: [AnalyzedFace].self) { group in
+            for _ in 0..<4 { group.addTask { try await engine.analyze(imageBytes: bytes) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(together.count == 4)
+        #expect(together.allSatisfy { $0 == alone })
+    }
+
     @Test("bytes that are not an image give a typed decoding error")
     func undecodableBytes() async throws {
         let engine = try TestSupport.engine.get()

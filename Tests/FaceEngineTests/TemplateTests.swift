@@ -1,4 +1,5 @@
 import FaceEngine
+import Foundation
 import Testing
 
 @Suite("Face templates")
@@ -32,6 +33,18 @@ struct TemplateTests {
         }
         #expect(throws: FaceEngineError.invalidTemplate(reason: "the vector is not finite")) {
             try FaceTemplate(normalizing: [1, .nan], modelIdentifier: "m")
+        }
+    }
+
+    @Test("a decoded template is unit length even if the stored vector was not")
+    func decodingNormalises() throws {
+        let stored = Data(#"{"values":[0,3,4],"modelIdentifier":"sface-2021dec"}"#.utf8)
+        let template = try JSONDecoder().decode(FaceTemplate.self, from: stored)
+        #expect(template.values == [0, 0.6, 0.8] && template.modelIdentifier == "sface-2021dec")
+        let roundTrip = try JSONDecoder().decode(FaceTemplate.self, from: JSONEncoder().encode(template))
+        #expect(roundTrip == template)
+        #expect(throws: FaceEngineError.self) {
+            try JSONDecoder().decode(FaceTemplate.self, from: Data(#"{"values":[0,0],"modelIdentifier":"m"}"#.utf8))
         }
     }
 
