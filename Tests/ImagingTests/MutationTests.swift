@@ -1,3 +1,4 @@
+import CPNG
 import CTurboJPEG
 import Imaging
 import Testing
@@ -28,7 +29,8 @@ struct MutationTests {
                                                 pixelFormat: TJPF_GRAY, subsampling: TJSAMP_GRAY, quality: 75)
         let rgba = astronaut.pixels.enumerated().flatMap { index, value in index % 3 == 2 ? [value, UInt8(index % 251)] : [value] }
         let rgbaPNG = try rgba.withUnsafeBytes {
-            try LibPNGWriter.encode(width: astronaut.width, height: astronaut.height, format: 3, samples: $0)  // RGBA
+            try LibPNGWriter.encode(width: astronaut.width, height: astronaut.height,
+                                    format: png_uint_32(PNG_FORMAT_RGB | PNG_FORMAT_FLAG_ALPHA), samples: $0)
         }
         let interlaced = HandmadePNG.png(
             width: biden.width, height: biden.height, bitDepth: 8, colorType: 2,

@@ -80,10 +80,9 @@ struct PhotoDecodingTests {
         let decoder = ImageDecoder()
         let sequential = try inputs.map { try decoder.decode($0) }
         let concurrent = try await withThrowingTaskGroup(of: (Int, RGBImage).self) { group in
-            for round in 0..<4 {
+            for _ in 0..<4 {
                 for (index, input) in inputs.enumerated() {
                     group.addTask { (index, try decoder.decode(input)) }
-                    _ = round
                 }
             }
             var results: [(Int, RGBImage)] = []
