@@ -4,9 +4,10 @@ extension RGBImage {
     ///
     /// Pixel centres are aligned: destination pixel `d` samples source position
     /// `(d + 0.5) * (sourceSize / destinationSize) - 0.5`, clamped to the image. Weights are
-    /// fixed point with 11 fractional bits, as OpenCV uses for 8-bit images, and the result is
-    /// rounded to nearest. Like `INTER_LINEAR` (and unlike `INTER_AREA`) a strong reduction
-    /// samples rather than averages, so it aliases; the detector was trained on such input.
+    /// fixed point with 11 fractional bits and rows are combined with the truncations of
+    /// OpenCV's vectorised 8-bit kernel, so the output equals `cv2.resize(INTER_LINEAR)` byte for
+    /// byte (checked on the test photos, reducing and enlarging). Like `INTER_LINEAR` (and
+    /// unlike `INTER_AREA`) a strong reduction samples rather than averages, so it aliases.
     public func resizedBilinear(width targetWidth: Int, height targetHeight: Int) -> RGBImage {
         precondition(targetWidth > 0 && targetHeight > 0, "resize needs a positive size")
         precondition(width > 0 && height > 0, "cannot resize an empty image")
@@ -76,17 +77,17 @@ extension RGBImage {
         }
     }
 
-    /// Vertical pass: weights again sum to 2^11, so the sum carries 22 fractional bits.
+    /// Vertical pass, as OpenCV's SIMD kernel: each row drops 4 bits, is multiplied by its 11-bit
+    /// weight keeping the high 16 bits, and the sum is rounded off its last 2 bits.
     private static func blendRows(
         _ upper: UnsafeBufferPointer<Int32>, _ upperWeight: Int32,
         _ lower: UnsafeBufferPointer<Int32>, _ lowerWeight: Int32,
         into output: UnsafeMutableBufferPointer<UInt8>
     ) {
-        let rounding: Int32 = 1 << (2 * BilinearTaps.fractionBits - 1)
         for index in 0..<output.count {
-            // At most 255 * 2^22 plus rounding: fits in Int32.
-            let sum = upper[index] &* upperWeight &+ lower[index] &* lowerWeight &+ rounding
-            output[index] = UInt8(clamping: sum >> (2 * BilinearTaps.fractionBits))
+            let upperPart = (upperWeight &* (upper[index] >> 4)) >> 16
+            let lowerPart = (lowerWeight &* (lower[index] >> 4)) >> 16
+            output[index] = UInt8(clamping: (upperPart &+ lowerPart &+ 2) >> 2)
         }
     }
 }
