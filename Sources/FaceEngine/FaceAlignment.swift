@@ -56,8 +56,48 @@ public enum FaceAlignment {
 
     /// The transform from image pixels to the aligned crop for these landmarks, or `nil` when
     /// the landmarks all coincide.
+    ///
+    /// The same least-squares fit as ``similarityTransform(from:to:)``, computed with OpenCV's
+    /// precision: landmarks, their mean and the centred coordinates in single precision, the
+    /// template mean as OpenCV hard-codes it (56.0262, 71.9008), sums in double. The warp
+    /// quantises positions to 1/32 pixel, so these last bits decide some crop pixels; with them
+    /// the crop equals `alignCrop`'s byte for byte.
     public static func transform(for landmarks: FaceLandmarks) -> AffineTransform? {
-        similarityTransform(from: landmarks.points, to: template)
+        let source = landmarks.points.map { (x: Float($0.x), y: Float($0.y)) }
+        let target = template.map { (x: Float($0.x), y: Float($0.y)) }
+        var sumX: Float = 0
+        var sumY: Float = 0
+        for point in source {
+            sumX += point.x
+            sumY += point.y
+        }
+        let sourceMean = (x: sumX / Float(source.count), y: sumY / Float(source.count))
+        let targetMean: (x: Float, y: Float) = (56.0262, 71.9008)
+        // Sums of single-precision products, accumulated in double: A[r][c] = Σ target_r * source_c.
+        var targetXSourceX = 0.0
+        var targetXSourceY = 0.0
+        var targetYSourceX = 0.0
+        var targetYSourceY = 0.0
+        var sourceVariance = 0.0
+        for (s, t) in zip(source, target) {
+            let sx = s.x - sourceMean.x
+            let sy = s.y - sourceMean.y
+            let tx = t.x - targetMean.x
+            let ty = t.y - targetMean.y
+            targetXSourceX += Double(tx * sx)
+            targetXSourceY += Double(tx * sy)
+            targetYSourceX += Double(ty * sx)
+            targetYSourceY += Double(ty * sy)
+            sourceVariance += Double(sx * sx) + Double(sy * sy)
+        }
+        guard sourceVariance > 0 else { return nil }
+        let a = (targetXSourceX + targetYSourceY) / sourceVariance
+        let b = (targetYSourceX - targetXSourceY) / sourceVariance
+        let meanX = Double(sourceMean.x)
+        let meanY = Double(sourceMean.y)
+        return AffineTransform(
+            a: a, b: -b, c: Double(targetMean.x) - (a * meanX - b * meanY),
+            d: b, e: a, f: Double(targetMean.y) - (b * meanX + a * meanY))
     }
 
     /// The 112x112 aligned crop of the face with these landmarks; black where the crop reaches

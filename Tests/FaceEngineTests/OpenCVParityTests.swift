@@ -11,6 +11,7 @@ struct OpenCVParityTests {
         (image.id, image.run(named: "long_side_640") != nil ? "long_side_640" : "native")
     }
     static let nativeCases = reference.images.map { ($0.id, "native") }
+    static let allRuns = reference.images.flatMap { image in image.runs.map { (image.id, $0.name) } }
     static let borderCases = reference.images.filter { $0.run(named: "border_32") != nil }.map { ($0.id, "border_32") }
 
     /// Largest coordinate difference allowed for boxes and landmarks, in original pixels.
@@ -56,7 +57,29 @@ struct OpenCVParityTests {
         try await compare(imageID: imageID, runName: runName, engine: TestSupport.borderEngine.get())
     }
 
-    @Test("aligning with OpenCV's landmarks reproduces OpenCV's crop", arguments: nativeCases)
+    @Test("OpenCV's own crops give OpenCV's features", arguments: allRuns)
+    func featureParity(imageID: String, runName: String) async throws {
+        let engine = try TestSupport.engine.get()
+        let image = try #require(Self.reference.images.first { $0.id == imageID })
+        let decoded = try TestSupport.image(image.path)
+        let run = try #require(image.run(named: runName))
+        let crops = run.faces.map { face in
+            FaceAlignment.alignedCrop(
+                of: decoded, landmarks: FaceLandmarks(points: face.landmarks.map { ImagePoint(x: $0[0], y: $0[1]) }))
+        }
+        let templates = try await engine.templates(forAlignedCrops: crops)
+        for (template, face) in zip(templates, run.faces) {
+            let reference = try FaceTemplate(normalizing: face.feature, modelIdentifier: template.modelIdentifier)
+            let cosine = try template.cosineSimilarity(to: reference)
+            #expect(cosine >= 0.9999, "\(imageID)/\(runName): cosine \(cosine)")
+        }
+    }
+
+    /// The fixture rounds landmarks to 1e-4 px while OpenCV cropped with the unrounded ones, and
+    /// the warp quantises positions to 1/32 px, so a few crop pixels may differ by a grey level:
+    /// the checked samples must match within 1 and the channel means within 0.02. (Fed identical landmarks, the
+    /// crops were byte-identical to `alignCrop` on all 23 fixture faces.)
+    @Test("aligning with OpenCV's landmarks reproduces OpenCV's crop", arguments: allRuns)
     func cropParity(imageID: String, runName: String) throws {
         let image = try #require(Self.reference.images.first { $0.id == imageID })
         let decoded = try TestSupport.image(image.path)
@@ -67,12 +90,12 @@ struct OpenCVParityTests {
             for sample in face.crop.samples {
                 let index = (sample[1] * crop.width + sample[0]) * 3
                 let difference = (0..<3).map { abs(Int(crop.pixels[index + $0]) - sample[2 + $0]) }.max() ?? 0
-                #expect(difference <= 2, "\(imageID): crop pixel (\(sample[0]), \(sample[1])) is off by \(difference)")
+                #expect(difference <= 1, "\(imageID)/\(runName): crop pixel (\(sample[0]), \(sample[1])) off by \(difference)")
             }
             for channel in 0..<3 {
                 let mean = stride(from: channel, to: crop.pixels.count, by: 3)
                     .reduce(0.0) { $0 + Double(crop.pixels[$1]) } / Double(crop.width * crop.height)
-                #expect(abs(mean - face.crop.meanRgb[channel]) < 0.1, "\(imageID): channel \(channel) mean \(mean)")
+                #expect(abs(mean - face.crop.meanRgb[channel]) < 0.02, "\(imageID)/\(runName): channel \(channel) mean \(mean)")
             }
         }
     }
