@@ -52,7 +52,7 @@ public struct StageTimings: Sendable, Hashable {
     public var detectionPostprocessing: Duration = .zero
     /// Similarity transforms, warps to 112x112, and quality measurements.
     public var alignment: Duration = .zero
-    /// Filling SFace's input tensor.
+    /// Filling SFace's input tensor and scaling its outputs to unit length.
     public var embeddingPreprocessing: Duration = .zero
     /// The SFace run (all faces of the image in one batch).
     public var embedderModel: Duration = .zero

@@ -79,8 +79,7 @@ public final class FaceEngine: Sendable {
 
     /// Analyses every face in a decoded image.
     public func analyze(image: RGBImage) async throws(FaceEngineError) -> [AnalyzedFace] {
-        var timings = StageTimings()
-        return try analyzeFaces(in: image, timings: &timings)
+        try await analysis(of: image).faces
     }
 
     /// Decodes and analyses, and reports how long each stage took.
@@ -109,8 +108,7 @@ public final class FaceEngine: Sendable {
 
     /// Finds the faces in a decoded image, highest score first, in its pixel coordinates.
     public func detect(image: RGBImage) async throws(FaceEngineError) -> [DetectedFace] {
-        var timings = StageTimings()
-        return try detectFaces(in: image, timings: &timings)
+        try await detection(of: image).faces
     }
 
     /// Finds the faces and reports how long each detection stage took.

@@ -8,7 +8,7 @@ public struct FaceEngineConfiguration: Sendable, Equatable {
     public var maximumDetectionSide: Int
     /// Black pixels added on every side of the (scaled) image before detection; coordinates are
     /// mapped back. 0 by default: YuNet already finds all 400 tightly cropped ORL faces without
-    /// it, while a border shifts landmarks on ordinary photos by up to 3 px (and boxes of faces
+    /// it, while a border of 5-25 % shifts landmarks on ordinary photos by up to 3 px (and boxes of faces
     /// cut by the frame by up to 30 px) away from what OpenCV reports.
     public var detectionBorder: Int
     /// Lowest detector score kept (OpenCV's default 0.6 here too).
