@@ -14,8 +14,10 @@ struct OpenCVParityTests {
     static let allRuns = reference.images.flatMap { image in image.runs.map { (image.id, $0.name) } }
     static let borderCases = reference.images.filter { $0.run(named: "border_32") != nil }.map { ($0.id, "border_32") }
 
-    /// Largest coordinate difference allowed for boxes and landmarks, in original pixels.
-    static let pixelTolerance = 1.5
+    /// Largest coordinate difference allowed for boxes and landmarks, in original pixels. The
+    /// requirement is 1.5; measured here it is 1e-4 (the resize and decoding are OpenCV's own
+    /// arithmetic), so a much smaller bound catches regressions the requirement would hide.
+    static let pixelTolerance = 0.05
 
     private func compare(imageID: String, runName: String, engine: FaceEngine) async throws {
         let image = try #require(Self.reference.images.first { $0.id == imageID })
@@ -34,10 +36,10 @@ struct OpenCVParityTests {
                 .map { max(abs($0.x - $1[0]), abs($0.y - $1[1])) }.max() ?? .infinity
             #expect(boxError <= Self.pixelTolerance, "\(imageID)/\(runName): box off by \(boxError) px")
             #expect(landmarkError <= Self.pixelTolerance, "\(imageID)/\(runName): landmarks off by \(landmarkError) px")
-            #expect(abs(Double(found.score) - expected.score) < 0.01, "\(imageID)/\(runName): score \(found.score) vs \(expected.score)")
+            #expect(abs(Double(found.score) - expected.score) < 0.001, "\(imageID)/\(runName): score \(found.score) vs \(expected.score)")
             let referenceTemplate = try FaceTemplate(normalizing: expected.feature, modelIdentifier: engine.templateModelIdentifier)
             let cosine = try match.template.cosineSimilarity(to: referenceTemplate)
-            #expect(cosine >= 0.99, "\(imageID)/\(runName): template cosine to OpenCV's is \(cosine)")
+            #expect(cosine >= 0.9999, "\(imageID)/\(runName): template cosine to OpenCV's is \(cosine)")
         }
         #expect(faces.count == run.faces.count, "\(imageID)/\(runName): \(faces.count) faces, OpenCV found \(run.faces.count)")
     }
