@@ -40,13 +40,19 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         let encoded = try paths.map(readImageFile)
         let engine = try FaceEngine(installation: installation)
 
-        // Warm-up: every photo once, which also tells the model-only run what to feed.
+        // Warm-up: every photo once, keeping the exact tensors the pipeline feeds both models so
+        // the model-only run costs what the models cost on these photos (their time depends on data).
+        let cropEngine = try FaceEngine(
+            installation: installation,
+            configuration: FaceEngineConfiguration(keepsAlignedCrops: true))
         var workload: [ModelWorkload] = []
         for bytes in encoded {
-            let analysis = try await engine.analysis(ofImageBytes: bytes)
-            workload.append(ModelWorkload(width: analysis.imageWidth, height: analysis.imageHeight,
-                                          faces: analysis.faces.count,
-                                          maximumSide: engine.configuration.maximumDetectionSide))
+            _ = try await engine.analysis(ofImageBytes: bytes)
+            let image = try ImageDecoder().decode(bytes)
+            let faces = try await cropEngine.analyze(image: image)
+            workload.append(ModelWorkload(
+                image: image, crops: faces.compactMap(\.alignedCrop),
+                maximumSide: engine.configuration.maximumDetectionSide))
         }
         let models = try ModelOnlyRunner(installation: installation)
         _ = try await models.run(workload, rounds: 1, workers: workers)
@@ -156,20 +162,40 @@ private struct PipelineMeasurement {
     static let worst = PipelineMeasurement(seconds: .infinity, timings: StageTimings())
 }
 
-/// The model runs one photo costs: YuNet on the padded detector tensor, SFace once per face.
+/// The model inputs of one photo: YuNet's padded BGR tensor and one RGB crop per face.
 struct ModelWorkload: Sendable {
-    var tensorWidth: Int
-    var tensorHeight: Int
-    var faces: Int
+    var detectorShape: [Int]
+    var detectorInput: [Float]
+    var cropInputs: [[Float]]
 
-    init(width: Int, height: Int, faces: Int, maximumSide: Int) {
-        let factor = min(1, Double(maximumSide) / Double(max(width, height)))
-        tensorWidth = Self.roundedUp(max(1, Int((Double(width) * factor).rounded())))
-        tensorHeight = Self.roundedUp(max(1, Int((Double(height) * factor).rounded())))
-        self.faces = faces
+    /// Builds the tensors as the engine does: scaled so the longer side is at most
+    /// `maximumSide`, padded bottom and right to multiples of 32, planar BGR; crops planar RGB.
+    init(image: RGBImage, crops: [RGBImage], maximumSide: Int) {
+        let factor = min(1, Double(maximumSide) / Double(max(image.width, image.height)))
+        let width = max(1, Int((Double(image.width) * factor).rounded()))
+        let height = max(1, Int((Double(image.height) * factor).rounded()))
+        let scaled = image.resizedBilinear(width: width, height: height)
+        let tensorWidth = (width + 31) / 32 * 32
+        let tensorHeight = (height + 31) / 32 * 32
+        detectorShape = [1, 3, tensorHeight, tensorWidth]
+        detectorInput = Self.planar(scaled, tensorWidth: tensorWidth, tensorHeight: tensorHeight,
+                                    channelOrder: [2, 1, 0])
+        cropInputs = crops.map { Self.planar($0, tensorWidth: $0.width, tensorHeight: $0.height, channelOrder: [0, 1, 2]) }
     }
 
-    private static func roundedUp(_ side: Int) -> Int { (side + 31) / 32 * 32 }
+    private static func planar(_ image: RGBImage, tensorWidth: Int, tensorHeight: Int, channelOrder: [Int]) -> [Float] {
+        var values = [Float](repeating: 0, count: 3 * tensorWidth * tensorHeight)
+        let plane = tensorWidth * tensorHeight
+        for y in 0..<image.height {
+            for x in 0..<image.width {
+                let source = (y * image.width + x) * 3
+                for (planeIndex, channel) in channelOrder.enumerated() {
+                    values[planeIndex * plane + y * tensorWidth + x] = Float(image.pixels[source + channel])
+                }
+            }
+        }
+        return values
+    }
 }
 
 /// Runs only the two prepared models through ONNX Runtime, on inputs made once up front.
@@ -185,8 +211,6 @@ struct ModelOnlyRunner: Sendable {
 
     /// Seconds to run the workload `rounds` times on `workers` concurrent tasks.
     func run(_ workload: [ModelWorkload], rounds: Int, workers: Int) async throws -> Double {
-        let inputs = workload.map { [Float](repeating: 127, count: 3 * $0.tensorWidth * $0.tensorHeight) }
-        let crop = [Float](repeating: 127, count: 3 * 112 * 112)
         let total = workload.count * rounds
         let next = WorkCounter()
         let clock = ContinuousClock()
@@ -198,10 +222,10 @@ struct ModelOnlyRunner: Sendable {
                         let index = next.take()
                         guard index < total else { return }
                         let item = workload[index % workload.count]
-                        try inputs[index % workload.count].withUnsafeBufferPointer { data in
-                            _ = try detector.run(inputName: "input", shape: [1, 3, item.tensorHeight, item.tensorWidth], data: data)
+                        try item.detectorInput.withUnsafeBufferPointer { data in
+                            _ = try detector.run(inputName: "input", shape: item.detectorShape, data: data)
                         }
-                        for _ in 0..<item.faces {
+                        for crop in item.cropInputs {
                             try crop.withUnsafeBufferPointer { data in
                                 _ = try recogniser.run(inputName: "data", shape: [1, 3, 112, 112], data: data)
                             }
