@@ -1,0 +1,347 @@
+import Synchronization
+
+/// A fixed block of rows whose memory never moves, so readers can keep using it while writers
+/// fill later rows or later blocks.
+///
+/// Concurrency contract (why `@unchecked Sendable` is sound): a row's vector, code, identifier
+/// and owner are written once, by the single writer, before the row count that covers it is
+/// published under `TemplateStore`'s lock; readers only touch rows below the count they read
+/// under that lock. Tombstones are atomics. Nothing is written after publication except
+/// tombstones.
+final class StoreChunk: @unchecked Sendable {
+    static let rowShift = 16
+    static let rowCapacity = 1 << rowShift
+    static let rowMask = rowCapacity - 1
+
+    let dimension: Int
+    let floats: UnsafeMutablePointer<Float>
+    let codes: UnsafeMutablePointer<Int8>?
+    let codeScales: UnsafeMutablePointer<Float>?
+    let ids: UnsafeMutablePointer<UInt64>
+    let owners: UnsafeMutablePointer<UInt64>
+    let tombstones: UnsafeMutablePointer<Atomic<UInt64>>
+    static let tombstoneWords = rowCapacity / 64
+
+    init(dimension: Int, keepsCodes: Bool) {
+        self.dimension = dimension
+        let rows = Self.rowCapacity
+        floats = UnsafeMutableRawPointer.allocate(byteCount: rows * dimension * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: rows * dimension)
+        if keepsCodes {
+            codes = UnsafeMutableRawPointer.allocate(byteCount: rows * dimension, alignment: 64)
+                .bindMemory(to: Int8.self, capacity: rows * dimension)
+            codeScales = .allocate(capacity: rows)
+        } else {
+            codes = nil
+            codeScales = nil
+        }
+        ids = .allocate(capacity: rows)
+        owners = .allocate(capacity: rows)
+        tombstones = .allocate(capacity: Self.tombstoneWords)
+        for word in 0..<Self.tombstoneWords { (tombstones + word).initialize(to: Atomic(0)) }
+    }
+
+    deinit {
+        UnsafeMutableRawPointer(floats).deallocate()
+        codes.map { UnsafeMutableRawPointer($0).deallocate() }
+        codeScales?.deallocate()
+        ids.deallocate()
+        owners.deallocate()
+        tombstones.deinitialize(count: Self.tombstoneWords)
+        tombstones.deallocate()
+    }
+
+    @inline(__always)
+    func isRemoved(offset: Int) -> Bool {
+        tombstones[offset >> 6].load(ordering: .acquiring) & (1 << UInt64(offset & 63)) != 0
+    }
+
+    func markRemoved(offset: Int) {
+        tombstones[offset >> 6].bitwiseOr(1 << UInt64(offset & 63), ordering: .releasing)
+    }
+}
+
+/// What a reader sees of a store: the blocks and how many rows of them are complete.
+struct StoreView: Sendable {
+    let chunks: [StoreChunk]
+    let rowCount: Int
+    let dimension: Int
+    /// Largest quantisation error norm of any row (0 without codes): the int8 score bound.
+    let maxCodeError: Float
+
+    @inline(__always)
+    func chunk(ofRow row: Int) -> StoreChunk { chunks[row >> StoreChunk.rowShift] }
+
+    @inline(__always)
+    func vector(row: Int) -> UnsafePointer<Float> {
+        UnsafePointer(chunks[row >> StoreChunk.rowShift].floats + (row & StoreChunk.rowMask) &* dimension)
+    }
+
+    @inline(__always)
+    func isRemoved(row: Int) -> Bool {
+        chunks[row >> StoreChunk.rowShift].isRemoved(offset: row & StoreChunk.rowMask)
+    }
+
+    func id(row: Int) -> TemplateID {
+        TemplateID(chunks[row >> StoreChunk.rowShift].ids[row & StoreChunk.rowMask])
+    }
+
+    func owner(row: Int) -> OwnerID {
+        OwnerID(chunks[row >> StoreChunk.rowShift].owners[row & StoreChunk.rowMask])
+    }
+
+    /// Whether the row may be returned: live and accepted by the filter.
+    @inline(__always)
+    func isEligible(row: Int, filter: SearchFilter?) -> Bool {
+        let chunk = chunks[row >> StoreChunk.rowShift]
+        let offset = row & StoreChunk.rowMask
+        if chunk.isRemoved(offset: offset) { return false }
+        guard let filter else { return true }
+        return filter.accepts(TemplateID(chunk.ids[offset]), OwnerID(chunk.owners[offset]))
+    }
+
+    /// Visits the rows `range` as runs that lie within one chunk: (chunk, first offset, first row, count).
+    @inline(__always)
+    func forEachRun(in range: Range<Int>, _ body: (StoreChunk, Int, Int, Int) -> Void) {
+        var row = range.lowerBound
+        while row < range.upperBound {
+            let offset = row & StoreChunk.rowMask
+            let length = min(range.upperBound - row, StoreChunk.rowCapacity - offset)
+            body(chunks[row >> StoreChunk.rowShift], offset, row, length)
+            row += length
+        }
+    }
+
+    func hit(row: Int, score: Float) -> SearchHit {
+        SearchHit(id: id(row: row), owner: owner(row: row), score: score)
+    }
+}
+
+/// Append-only columnar storage for templates: unit float vectors, optional int8 codes,
+/// identifiers, owners and tombstones, in blocks that never move.
+///
+/// One writer at a time (inserts, removals) under `writer`; any number of readers take a
+/// `StoreView` under the short `published` lock and then read without locks.
+final class TemplateStore: Sendable {
+    /// Row numbers are UInt32 throughout (graph links, heaps).
+    static let rowLimit = Int(UInt32.max) - 1
+
+    let dimension: Int
+    let keepsCodes: Bool
+
+    private struct WriterState {
+        var chunks: [StoreChunk] = []
+        var rowCount = 0
+        var rowOfID: [TemplateID: UInt32] = [:]
+        var maxCodeError: Float = 0
+        /// Set when a compaction replaced this store; writers must go to the new one.
+        var isRetired = false
+    }
+
+    private let writer = Mutex(WriterState())
+    private let published: Mutex<StoreView>
+    private let liveRows = Atomic<Int>(0)
+
+    init(dimension: Int, keepsCodes: Bool) throws(MatchingError) {
+        guard dimension > 0, dimension % 16 == 0 else { throw .unsupportedDimension(dimension) }
+        self.dimension = dimension
+        self.keepsCodes = keepsCodes
+        published = Mutex(StoreView(chunks: [], rowCount: 0, dimension: dimension, maxCodeError: 0))
+    }
+
+    /// The rows complete now; later appends are not visible through it.
+    func view() -> StoreView { published.withLock { $0 } }
+
+    /// Live templates.
+    var liveCount: Int { liveRows.load(ordering: .relaxed) }
+
+    /// Whether a template is live.
+    func contains(_ id: TemplateID) -> Bool { writer.withLock { $0.rowOfID[id] != nil } }
+
+    /// The row of a live template.
+    func row(of id: TemplateID) -> Int? { writer.withLock { $0.rowOfID[id].map(Int.init) } }
+
+    var isRetired: Bool { writer.withLock { $0.isRetired } }
+
+    /// Checks a batch without changing anything.
+    private func validate(_ batch: TemplateBatch, against state: WriterState) throws(MatchingError) {
+        guard batch.dimension == dimension else {
+            throw .dimensionMismatch(expected: dimension, actual: batch.dimension)
+        }
+        guard batch.owners.count == batch.ids.count, batch.vectors.count == batch.ids.count * dimension else {
+            throw .malformedBatch(
+                reason: "\(batch.ids.count) ids, \(batch.owners.count) owners, \(batch.vectors.count) floats for dimension \(dimension)"
+            )
+        }
+        guard state.rowCount + batch.count <= Self.rowLimit else { throw .capacityExceeded(limit: Self.rowLimit) }
+        var batchIDs = Set<TemplateID>(minimumCapacity: batch.count)
+        for id in batch.ids {
+            if state.rowOfID[id] != nil || !batchIDs.insert(id).inserted { throw .duplicateTemplate(id) }
+        }
+        try batch.vectors.withUnsafeBufferPointer { (values) throws(MatchingError) in
+            for row in 0..<batch.count {
+                var squared: Float = 0
+                for index in row * dimension ..< (row + 1) * dimension {
+                    let value = values[index]
+                    guard value.isFinite else { throw .invalidVector(reason: "\(batch.ids[row]) contains \(value)") }
+                    squared += value * value
+                }
+                guard squared > 0 else { throw .invalidVector(reason: "\(batch.ids[row]) has zero length") }
+            }
+        }
+    }
+
+    /// Appends a batch and publishes it; returns the new rows. Throws (adding nothing) when
+    /// the batch is invalid, an identifier is live, or the store was retired by a compaction
+    /// (`StoreRetired`, which the owning index handles by retrying on the new store).
+    func append(_ batch: TemplateBatch) throws(StoreAppendFailure) -> Range<Int> {
+        try writer.withLock { (state) throws(StoreAppendFailure) -> Range<Int> in
+            if state.isRetired { throw .retired }
+            do throws(MatchingError) {
+                try validate(batch, against: state)
+            } catch {
+                throw .invalid(error)
+            }
+            let first = state.rowCount
+            batch.vectors.withUnsafeBufferPointer { values in
+                for index in 0..<batch.count {
+                    let row = first + index
+                    if row >> StoreChunk.rowShift == state.chunks.count {
+                        state.chunks.append(StoreChunk(dimension: dimension, keepsCodes: keepsCodes))
+                    }
+                    let chunk = state.chunks[row >> StoreChunk.rowShift]
+                    let offset = row & StoreChunk.rowMask
+                    let destination = chunk.floats + offset * dimension
+                    // Validation guarantees a finite, non-zero vector, so this cannot throw.
+                    try? VectorKernels.normalise(values[index * dimension ..< (index + 1) * dimension], into: destination)
+                    if let codes = chunk.codes, let scales = chunk.codeScales {
+                        let quantised = QuantisedVector.quantise(
+                            destination, dimension: dimension, levels: 127, into: codes + offset * dimension
+                        )
+                        scales[offset] = quantised.scale
+                        state.maxCodeError = max(state.maxCodeError, quantised.errorNorm)
+                    }
+                    chunk.ids[offset] = batch.ids[index].rawValue
+                    chunk.owners[offset] = batch.owners[index].rawValue
+                    state.rowOfID[batch.ids[index]] = UInt32(row)
+                }
+            }
+            state.rowCount += batch.count
+            liveRows.add(batch.count, ordering: .relaxed)
+            publish(state)
+            return first ..< state.rowCount
+        }
+    }
+
+    private func publish(_ state: borrowing WriterState) {
+        let view = StoreView(chunks: state.chunks, rowCount: state.rowCount, dimension: dimension, maxCodeError: state.maxCodeError)
+        published.withLock { $0 = view }
+    }
+
+    /// Marks templates removed (visible to every search that starts afterwards) and returns
+    /// their rows; nil when the store was retired by a compaction.
+    func remove(_ ids: [TemplateID]) -> [Int]? {
+        writer.withLock { state -> [Int]? in
+            if state.isRetired { return nil }
+            var rows: [Int] = []
+            for id in ids {
+                guard let row = state.rowOfID.removeValue(forKey: id) else { continue }
+                let row64 = Int(row)
+                state.chunks[row64 >> StoreChunk.rowShift].markRemoved(offset: row64 & StoreChunk.rowMask)
+                rows.append(row64)
+            }
+            liveRows.subtract(rows.count, ordering: .relaxed)
+            return rows
+        }
+    }
+
+    /// Copies the live rows, in order, into a new store, and retires this one so later writes
+    /// fail here and go to the replacement. `body` runs while writers are held off, with the new
+    /// store and, for each new row, the old row it came from: the owning index swaps its
+    /// reference there so no write can slip between copy and swap.
+    func compact<Result>(_ body: (TemplateStore, [UInt32]) -> Result) -> Result? {
+        writer.withLock { state -> Result? in
+            if state.isRetired { return nil }
+            // Same configuration as self, so creating it cannot fail.
+            let replacement = try! TemplateStore(dimension: dimension, keepsCodes: keepsCodes)
+            var oldRows: [UInt32] = []
+            oldRows.reserveCapacity(state.rowOfID.count)
+            let view = StoreView(chunks: state.chunks, rowCount: state.rowCount, dimension: dimension, maxCodeError: state.maxCodeError)
+            for row in 0..<state.rowCount where !view.isRemoved(row: row) { oldRows.append(UInt32(row)) }
+            replacement.adoptRows(oldRows, from: view)
+            state.isRetired = true
+            return body(replacement, oldRows)
+        }
+    }
+
+    /// Copies rows from another store's view into this (new, empty) store.
+    private func adoptRows(_ rows: [UInt32], from source: StoreView) {
+        writer.withLock { state in
+            for (index, sourceRow) in rows.enumerated() {
+                if index >> StoreChunk.rowShift == state.chunks.count {
+                    state.chunks.append(StoreChunk(dimension: dimension, keepsCodes: keepsCodes))
+                }
+                let chunk = state.chunks[index >> StoreChunk.rowShift]
+                let offset = index & StoreChunk.rowMask
+                let sourceChunk = source.chunk(ofRow: Int(sourceRow))
+                let sourceOffset = Int(sourceRow) & StoreChunk.rowMask
+                (chunk.floats + offset * dimension).update(from: sourceChunk.floats + sourceOffset * dimension, count: dimension)
+                if let codes = chunk.codes, let scales = chunk.codeScales,
+                   let sourceCodes = sourceChunk.codes, let sourceScales = sourceChunk.codeScales {
+                    (codes + offset * dimension).update(from: sourceCodes + sourceOffset * dimension, count: dimension)
+                    scales[offset] = sourceScales[sourceOffset]
+                }
+                chunk.ids[offset] = sourceChunk.ids[sourceOffset]
+                chunk.owners[offset] = sourceChunk.owners[sourceOffset]
+                state.rowOfID[TemplateID(sourceChunk.ids[sourceOffset])] = UInt32(index)
+            }
+            state.rowCount = rows.count
+            state.maxCodeError = source.maxCodeError
+            liveRows.store(rows.count, ordering: .relaxed)
+            publish(state)
+        }
+    }
+
+    /// Fills a new, empty store from raw columns (snapshot loading): `fill` is called once per
+    /// chunk with the chunk and the range of rows it must write; afterwards the identifier map
+    /// is rebuilt and tombstones are applied.
+    func load(
+        rowCount: Int, maxCodeError: Float, removedRows: [Int],
+        fill: (StoreChunk, Range<Int>) throws -> Void
+    ) throws -> Void {
+        try writer.withLock { state in
+            precondition(state.rowCount == 0, "load needs an empty store")
+            var row = 0
+            while row < rowCount {
+                let chunk = StoreChunk(dimension: dimension, keepsCodes: keepsCodes)
+                let end = min(rowCount, row + StoreChunk.rowCapacity)
+                try fill(chunk, row ..< end)
+                state.chunks.append(chunk)
+                row = end
+            }
+            state.rowCount = rowCount
+            state.maxCodeError = maxCodeError
+            let removed = Set(removedRows)
+            state.rowOfID.reserveCapacity(rowCount - removed.count)
+            for row in 0..<rowCount {
+                let chunk = state.chunks[row >> StoreChunk.rowShift]
+                let offset = row & StoreChunk.rowMask
+                if removed.contains(row) {
+                    chunk.markRemoved(offset: offset)
+                } else {
+                    state.rowOfID[TemplateID(chunk.ids[offset])] = UInt32(row)
+                }
+            }
+            liveRows.store(state.rowOfID.count, ordering: .relaxed)
+            publish(state)
+        }
+    }
+}
+
+/// Why `TemplateStore.append` added nothing.
+enum StoreAppendFailure: Error {
+    /// The batch was invalid.
+    case invalid(MatchingError)
+    /// A compaction replaced the store; retry on the index's current store.
+    case retired
+}

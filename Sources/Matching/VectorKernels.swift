@@ -1,0 +1,139 @@
+/// The inner loops of every index, written so the optimiser emits packed SIMD on the baseline
+/// x86-64 target (SSE2) as well as on wider ones: fixed-width SIMD types, several independent
+/// accumulators, no per-element bounds checks. Dimensions are multiples of 16.
+/// `@_optimize(speed)` on the hot functions keeps debug builds (and so the test suite) within
+/// a few times of release speed; unoptimised SIMD code is a hundred times slower.
+enum VectorKernels {
+    /// Float dot product of two `dimension`-long vectors.
+    @inline(__always)
+    @_optimize(speed)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, dimension: Int) -> Float {
+        // A constant trip count for SFace's 128 lets the loop unroll completely.
+        dimension == 128 ? floatDot(a, b, dimension: 128) : floatDot(a, b, dimension: dimension)
+    }
+
+    @inline(__always)
+    @_optimize(speed)
+    private static func floatDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, dimension: Int) -> Float {
+        let rawA = UnsafeRawPointer(a)
+        let rawB = UnsafeRawPointer(b)
+        var sum0 = SIMD16<Float>()
+        var sum1 = SIMD16<Float>()
+        var offset = 0
+        let byteCount = dimension &* 4
+        // Two accumulators hide the add latency; 32 floats per step.
+        while offset &+ 128 <= byteCount {
+            sum0 += rawA.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+                * rawB.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+            sum1 += rawA.loadUnaligned(fromByteOffset: offset &+ 64, as: SIMD16<Float>.self)
+                * rawB.loadUnaligned(fromByteOffset: offset &+ 64, as: SIMD16<Float>.self)
+            offset &+= 128
+        }
+        if offset < byteCount {
+            sum0 += rawA.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+                * rawB.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
+        }
+        return (sum0 + sum1).sum()
+    }
+
+    /// Integer dot product of an int16 probe with an int8 gallery code, accumulated in Int32.
+    ///
+    /// The even/odd pairing below is the shape the x86 back end turns into `pmaddwd`
+    /// (eight 16-bit products summed pairwise into four 32-bit lanes per instruction); written
+    /// as a plain loop it would waste half of every multiply.
+    @inline(__always)
+    @_optimize(speed)
+    static func dot(_ probe: UnsafePointer<Int16>, _ code: UnsafePointer<Int8>, dimension: Int) -> Int32 {
+        dimension == 128 ? integerDot(probe, code, dimension: 128) : integerDot(probe, code, dimension: dimension)
+    }
+
+    @inline(__always)
+    @_optimize(speed)
+    private static func integerDot(_ probe: UnsafePointer<Int16>, _ code: UnsafePointer<Int8>, dimension: Int) -> Int32 {
+        let rawProbe = UnsafeRawPointer(probe)
+        let rawCode = UnsafeRawPointer(code)
+        var sum0 = SIMD4<Int32>()
+        var sum1 = SIMD4<Int32>()
+        var offset = 0
+        while offset < dimension {
+            let bytes = rawCode.loadUnaligned(fromByteOffset: offset, as: SIMD16<Int8>.self)
+            let low = rawProbe.loadUnaligned(fromByteOffset: offset &* 2, as: SIMD8<Int16>.self)
+            let high = rawProbe.loadUnaligned(fromByteOffset: offset &* 2 &+ 16, as: SIMD8<Int16>.self)
+            sum0 &+= multiplyAddPairs(SIMD8<Int16>(truncatingIfNeeded: bytes.lowHalf), low)
+            sum1 &+= multiplyAddPairs(SIMD8<Int16>(truncatingIfNeeded: bytes.highHalf), high)
+            offset &+= 16
+        }
+        return (sum0 &+ sum1).wrappedSum()
+    }
+
+    @inline(__always)
+    @_optimize(speed)
+    private static func multiplyAddPairs(_ a: SIMD8<Int16>, _ b: SIMD8<Int16>) -> SIMD4<Int32> {
+        let products = SIMD8<Int32>(truncatingIfNeeded: a) &* SIMD8<Int32>(truncatingIfNeeded: b)
+        return products.evenHalf &+ products.oddHalf
+    }
+
+    /// Scales `vector` to unit length into `output`, or throws when it has no direction.
+    @_optimize(speed)
+    static func normalise(_ vector: some Collection<Float>, into output: UnsafeMutablePointer<Float>) throws(MatchingError) {
+        var squared: Double = 0
+        for value in vector {
+            guard value.isFinite else { throw .invalidVector(reason: "contains \(value)") }
+            squared += Double(value) * Double(value)
+        }
+        guard squared > 0, squared.isFinite else { throw .invalidVector(reason: "has zero length") }
+        let inverse = 1 / squared.squareRoot()
+        var index = 0
+        for value in vector {
+            output[index] = Float(Double(value) * inverse)
+            index += 1
+        }
+    }
+
+    /// Unit-length copy of `vector`.
+    static func normalised(_ vector: [Float], dimension: Int) throws(MatchingError) -> [Float] {
+        guard vector.count == dimension else { throw .dimensionMismatch(expected: dimension, actual: vector.count) }
+        var result = [Float](repeating: 0, count: dimension)
+        try result.withUnsafeMutableBufferPointer { (buffer) throws(MatchingError) in
+            try normalise(vector, into: buffer.baseAddress!)
+        }
+        return result
+    }
+}
+
+/// Symmetric scalar quantisation: a unit vector `x` is stored as `scale * code` with `code`
+/// in [-127, 127] (gallery, int8) or [-32767, 32767] (probe, int16). `errorNorm` is the exact
+/// length of `x - scale * code`, which bounds how far an approximate score can stray.
+struct QuantisedVector {
+    var scale: Float
+    var errorNorm: Float
+
+    /// Quantises `vector` (length `dimension`) to `levels` steps each side of zero.
+    @inline(__always)
+    @_optimize(speed)
+    static func quantise<Code: FixedWidthInteger & SignedInteger>(
+        _ vector: UnsafePointer<Float>, dimension: Int, levels: Float, into codes: UnsafeMutablePointer<Code>
+    ) -> QuantisedVector {
+        var largest: Float = 0
+        for index in 0..<dimension { largest = max(largest, abs(vector[index])) }
+        guard largest > 0 else {
+            codes.initialize(repeating: 0, count: dimension)
+            return QuantisedVector(scale: 0, errorNorm: 0)
+        }
+        let scale = largest / levels
+        let inverse = levels / largest
+        var squaredError: Double = 0
+        for index in 0..<dimension {
+            let code = (vector[index] * inverse).rounded().clamped(to: -levels ... levels)
+            codes[index] = Code(code)
+            let error = Double(vector[index]) - Double(scale) * Double(code)
+            squaredError += error * error
+        }
+        return QuantisedVector(scale: scale, errorNorm: Float(squaredError.squareRoot()))
+    }
+}
+
+extension Comparable {
+    @inline(__always)
+    func clamped(to range: ClosedRange<Self>) -> Self { min(max(self, range.lowerBound), range.upperBound) }
+}
