@@ -87,6 +87,14 @@ public final class HNSWIndex: TemplateIndex {
 
     var core: HNSWCore { current.withLock { $0 } }
 
+    /// Runs `body` with inserts, removals and compaction held off (snapshots).
+    func withWritesPaused<Failure: Error>(_ body: (HNSWCore, StoreView) throws(Failure) -> Void) throws(Failure) {
+        try writeLock.withLock { (_) throws(Failure) in
+            let core = self.core
+            try core.store.withWritesPaused { (view) throws(Failure) in try body(core, view) }
+        }
+    }
+
     public var count: Int { core.store.liveCount }
 
     public func contains(_ id: TemplateID) -> Bool { core.store.contains(id) }

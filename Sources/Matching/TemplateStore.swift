@@ -163,6 +163,13 @@ final class TemplateStore: Sendable {
 
     var isRetired: Bool { writer.withLock { $0.isRetired } }
 
+    /// Runs `body` with writers held off, on a view of every row written so far (snapshots).
+    func withWritesPaused<Failure: Error>(_ body: (StoreView) throws(Failure) -> Void) throws(Failure) {
+        try writer.withLock { (state) throws(Failure) in
+            try body(StoreView(chunks: state.chunks, rowCount: state.rowCount, dimension: dimension, maxCodeError: state.maxCodeError))
+        }
+    }
+
     /// Checks a batch without changing anything.
     private func validate(_ batch: TemplateBatch, against state: WriterState) throws(MatchingError) {
         guard batch.dimension == dimension else {
@@ -305,11 +312,12 @@ final class TemplateStore: Sendable {
     /// Fills a new, empty store from raw columns (snapshot loading): `fill` is called once per
     /// chunk with the chunk and the range of rows it must write; afterwards the identifier map
     /// is rebuilt and tombstones are applied.
-    func load(
-        rowCount: Int, maxCodeError: Float, removedRows: [Int],
-        fill: (StoreChunk, Range<Int>) throws -> Void
-    ) throws -> Void {
-        try writer.withLock { state in
+    /// Returns false (leaving the store unusable) when two live rows share an identifier.
+    func load<Failure: Error>(
+        rowCount: Int, maxCodeError: Float, isRemoved: (Int) -> Bool,
+        fill: (StoreChunk, Range<Int>) throws(Failure) -> Void
+    ) throws(Failure) -> Bool {
+        try writer.withLock { (state) throws(Failure) -> Bool in
             precondition(state.rowCount == 0, "load needs an empty store")
             var row = 0
             while row < rowCount {
@@ -321,19 +329,22 @@ final class TemplateStore: Sendable {
             }
             state.rowCount = rowCount
             state.maxCodeError = maxCodeError
-            let removed = Set(removedRows)
-            state.rowOfID.reserveCapacity(rowCount - removed.count)
+            state.rowOfID.reserveCapacity(rowCount)
+            var live = 0
             for row in 0..<rowCount {
                 let chunk = state.chunks[row >> StoreChunk.rowShift]
                 let offset = row & StoreChunk.rowMask
-                if removed.contains(row) {
+                if isRemoved(row) {
                     chunk.markRemoved(offset: offset)
                 } else {
                     state.rowOfID[TemplateID(chunk.ids[offset])] = UInt32(row)
+                    live += 1
                 }
             }
-            liveRows.store(state.rowOfID.count, ordering: .relaxed)
+            guard state.rowOfID.count == live else { return false }
+            liveRows.store(live, ordering: .relaxed)
             publish(state)
+            return true
         }
     }
 }
