@@ -13,6 +13,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Where setup put the runtime library, models, test data and the default data folder.
@@ -50,6 +52,18 @@ let package = Package(
         ),
         // In-memory template indexes: exact flat, int8 with exact re-rank, HNSW; snapshots.
         .target(name: "Matching"),
+        // Durable galleries, subjects and templates: the GalleryStore protocol, SQLite and PostgreSQL stores.
+        .target(
+            name: "Gallery",
+            dependencies: [
+                "Installation",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Bulk-enrols into a SQLite gallery and acknowledges each commit: the durability test kills it.
+        .executableTarget(name: "GalleryStressTool", dependencies: ["Gallery"]),
         .executableTarget(
             name: "biomatch",
             dependencies: [
@@ -59,6 +73,15 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MatchingTests", dependencies: ["Matching"]),
+        .testTarget(
+            name: "GalleryTests",
+            dependencies: [
+                "Gallery", "GalleryStressTool",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "ONNXRuntimeTests", dependencies: ["ONNXRuntime", "Installation"],
             resources: [.copy("Resources")]

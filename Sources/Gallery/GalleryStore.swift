@@ -1,0 +1,168 @@
+import Foundation
+
+/// Durable storage of galleries, subjects and templates.
+///
+/// Every mutating operation is one transaction: it commits entirely or changes nothing, and an
+/// optional ``CompanionRecord`` (an audit row, say) commits in the same transaction. Reads see
+/// a consistent snapshot, so a subject is never seen without the templates it was enrolled with.
+/// Deletion is erasure: rows are removed, not flagged. Implementations: ``SQLiteGalleryStore``
+/// and ``PostgresGalleryStore``.
+public protocol GalleryStore: Sendable {
+    // MARK: Galleries
+
+    /// Creates a gallery. Throws ``GalleryError/duplicateGalleryName(_:)`` if the name is taken.
+    func createGallery(_ gallery: NewGallery, companion: CompanionRecord?) async throws(GalleryError) -> GalleryRecord
+
+    /// All galleries in identifier order.
+    func galleries() async throws(GalleryError) -> [GalleryRecord]
+
+    /// The gallery with this identifier.
+    func gallery(_ id: GalleryRecord.ID) async throws(GalleryError) -> GalleryRecord
+
+    /// The gallery with this name.
+    func gallery(named name: String) async throws(GalleryError) -> GalleryRecord
+
+    /// Changes a gallery's operating threshold and returns the updated gallery.
+    func setOperatingThreshold(
+        _ threshold: Float, of gallery: GalleryRecord.ID, companion: CompanionRecord?
+    ) async throws(GalleryError) -> GalleryRecord
+
+    /// Erases a gallery with all its subjects and templates.
+    func deleteGallery(_ id: GalleryRecord.ID, companion: CompanionRecord?) async throws(GalleryError) -> GalleryErasure
+
+    // MARK: Subjects and templates
+
+    /// Enrols a subject with its templates, all or nothing.
+    func enrol(
+        _ subject: NewSubject, in gallery: GalleryRecord.ID, companion: CompanionRecord?
+    ) async throws(GalleryError) -> EnrolledSubject
+
+    /// Adds templates to an enrolled subject, all or nothing, and returns the stored templates.
+    func addTemplates(
+        _ templates: [NewTemplate], to subject: SubjectRecord.ID, companion: CompanionRecord?
+    ) async throws(GalleryError) -> [TemplateRecord]
+
+    /// A subject with all its templates.
+    func subject(_ id: SubjectRecord.ID) async throws(GalleryError) -> EnrolledSubject
+
+    /// The subject of a gallery with this external reference, with all its templates.
+    func subject(reference: String, in gallery: GalleryRecord.ID) async throws(GalleryError) -> EnrolledSubject
+
+    /// Up to `limit` subjects of a gallery whose identifiers follow `after` (nil: from the start).
+    func subjects(
+        in gallery: GalleryRecord.ID, after: SubjectRecord.ID?, limit: Int
+    ) async throws(GalleryError) -> SubjectPage
+
+    /// Erases a subject and its templates; the receipt lists the template identifiers removed.
+    func deleteSubject(_ id: SubjectRecord.ID, companion: CompanionRecord?) async throws(GalleryError) -> SubjectErasure
+
+    /// Up to `limit` subjects, of any gallery, whose retention ended at or before `date`, in
+    /// identifier order. A subject expires at the earlier of its own `retainUntil` and its
+    /// gallery's days-after-enrolment rule.
+    func expiredSubjects(asOf date: Date, limit: Int) async throws(GalleryError) -> [SubjectRecord]
+
+    /// Up to `limit` template vectors of a gallery whose identifiers follow `after`, in
+    /// identifier order; see ``GalleryStore/templateBatches(in:batchSize:)`` for the whole gallery.
+    func templateVectors(
+        in gallery: GalleryRecord.ID, after: TemplateRecord.ID?, limit: Int
+    ) async throws(GalleryError) -> TemplateVectorBatch
+
+    /// How many subjects and templates a gallery holds.
+    func counts(in gallery: GalleryRecord.ID) async throws(GalleryError) -> GalleryCounts
+
+    // MARK: Companion records
+
+    /// Appends a companion record on its own (for example the audit row of a search), with the
+    /// same locking and chaining as one that accompanies a change.
+    func appendRecord(_ record: CompanionRecord) async throws(GalleryError)
+
+    /// Up to `limit` rows of a companion table whose `sequenceColumn` exceeds `after`, in that order.
+    func records(
+        in table: String, orderedBy sequenceColumn: String, after: Int64?, limit: Int
+    ) async throws(GalleryError) -> [StoreRow]
+}
+
+extension GalleryStore {
+    /// Creates a gallery without a companion record.
+    public func createGallery(_ gallery: NewGallery) async throws(GalleryError) -> GalleryRecord {
+        try await createGallery(gallery, companion: nil)
+    }
+
+    /// Changes a gallery's operating threshold without a companion record.
+    public func setOperatingThreshold(
+        _ threshold: Float, of gallery: GalleryRecord.ID
+    ) async throws(GalleryError) -> GalleryRecord {
+        try await setOperatingThreshold(threshold, of: gallery, companion: nil)
+    }
+
+    /// Erases a gallery without a companion record.
+    public func deleteGallery(_ id: GalleryRecord.ID) async throws(GalleryError) -> GalleryErasure {
+        try await deleteGallery(id, companion: nil)
+    }
+
+    /// Enrols a subject without a companion record.
+    public func enrol(_ subject: NewSubject, in gallery: GalleryRecord.ID) async throws(GalleryError) -> EnrolledSubject {
+        try await enrol(subject, in: gallery, companion: nil)
+    }
+
+    /// Adds templates without a companion record.
+    public func addTemplates(
+        _ templates: [NewTemplate], to subject: SubjectRecord.ID
+    ) async throws(GalleryError) -> [TemplateRecord] {
+        try await addTemplates(templates, to: subject, companion: nil)
+    }
+
+    /// Erases a subject without a companion record.
+    public func deleteSubject(_ id: SubjectRecord.ID) async throws(GalleryError) -> SubjectErasure {
+        try await deleteSubject(id, companion: nil)
+    }
+
+    /// Every template vector of a gallery, in identifier order, `batchSize` at a time: the feed
+    /// for an index rebuild. Each batch is its own read, so templates enrolled during the walk
+    /// appear if their identifiers lie beyond the cursor, and erased ones stop appearing.
+    public func templateBatches(in gallery: GalleryRecord.ID, batchSize: Int = 4096) -> TemplateBatchSequence {
+        TemplateBatchSequence(store: self, gallery: gallery, batchSize: batchSize)
+    }
+}
+
+/// The batches of ``GalleryStore/templateBatches(in:batchSize:)``; each `next()` reads one batch.
+public struct TemplateBatchSequence: AsyncSequence, Sendable {
+    public typealias Element = TemplateVectorBatch
+    public typealias Failure = GalleryError
+
+    let store: any GalleryStore
+    let gallery: GalleryRecord.ID
+    let batchSize: Int
+
+    /// Walks the gallery with a keyset cursor.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        public typealias Element = TemplateVectorBatch
+        public typealias Failure = GalleryError
+
+        let store: any GalleryStore
+        let gallery: GalleryRecord.ID
+        let batchSize: Int
+        var cursor: TemplateRecord.ID?
+        var finished = false
+
+        /// Reads the next non-empty batch, or nil at the end.
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws(GalleryError) -> TemplateVectorBatch? {
+            if finished { return nil }
+            let batch = try await store.templateVectors(in: gallery, after: cursor, limit: batchSize)
+            if batch.count < batchSize { finished = true }
+            guard let last = batch.templateIDs.last else { return nil }
+            cursor = last
+            return batch
+        }
+
+        /// Reads the next non-empty batch, or nil at the end.
+        public mutating func next() async throws(GalleryError) -> TemplateVectorBatch? {
+            try await next(isolation: nil)
+        }
+    }
+
+    /// Starts a walk from the gallery's first template.
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(store: store, gallery: gallery, batchSize: batchSize)
+    }
+}

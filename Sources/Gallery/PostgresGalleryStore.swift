@@ -1,0 +1,635 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A ``GalleryStore`` in a PostgreSQL database, through a PostgresNIO connection pool.
+///
+/// The caller owns the `PostgresClient` and runs it (`client.run()` in a task, or as a
+/// ServiceLifecycle service); ``open(client:additionalMigrations:logger:)`` applies the schema
+/// migrations, and ``withStore(configuration:additionalMigrations:logger:_:)`` does both for a
+/// scoped use. Writes run in READ COMMITTED transactions that lock the rows they depend on;
+/// reads run in REPEATABLE READ, READ ONLY transactions so they see one snapshot.
+public final class PostgresGalleryStore: GalleryStore {
+    let client: PostgresClient
+    let logger: Logger
+
+    private init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Applies the store's migrations, then `additionalMigrations`, and returns the store. The
+    /// client must be running. Concurrent openers wait for each other (advisory lock).
+    public static func open(
+        client: PostgresClient, additionalMigrations: [SchemaMigration] = [],
+        logger: Logger = Logger(label: "biomatch.gallery.postgres")
+    ) async throws(GalleryError) -> PostgresGalleryStore {
+        try SQLIdentifier.validate(additionalMigrations)
+        let store = PostgresGalleryStore(client: client, logger: logger)
+        try await store.migrate(PostgresSchema.migrations + additionalMigrations)
+        return store
+    }
+
+    /// Runs a client for `configuration` while `body` uses a store on it, then shuts the client down.
+    public static func withStore<Result: Sendable>(
+        configuration: PostgresClient.Configuration, additionalMigrations: [SchemaMigration] = [],
+        logger: Logger = Logger(label: "biomatch.gallery.postgres"),
+        _ body: (PostgresGalleryStore) async throws -> Result
+    ) async throws -> Result {
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            // Lets run() start first; leasing before it would only log a warning and queue.
+            await Task.yield()
+            let store = try await open(client: client, additionalMigrations: additionalMigrations, logger: logger)
+            return try await body(store)
+        }
+    }
+
+    // MARK: - Migrations
+
+    /// Serialises migrations across processes; the value spells "biomatch".
+    private static let migrationLockKey: Int64 = 0x6269_6F6D_6174_6368
+
+    private func migrate(_ migrations: [SchemaMigration]) async throws(GalleryError) {
+        try await write("migrating the schema") { connection, logger in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))", logger: logger)
+            try await connection.query(
+                """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    identifier text PRIMARY KEY,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """, logger: logger)
+            var applied = Set<String>()
+            for try await identifier in try await connection.query(
+                "SELECT identifier FROM schema_migrations", logger: logger
+            ).decode(String.self) {
+                applied.insert(identifier)
+            }
+            let known = Set(migrations.map(\.identifier))
+            let unknown = applied.filter { $0.hasPrefix(SchemaMigration.reservedPrefix) && !known.contains($0) }
+            if !unknown.isEmpty {
+                throw GalleryError.unknownSchemaMigrations(unknown.sorted())
+            }
+            for migration in migrations where !applied.contains(migration.identifier) {
+                for statement in migration.statements {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query(
+                    "INSERT INTO schema_migrations (identifier) VALUES (\(migration.identifier))", logger: logger)
+            }
+        }
+    }
+
+    // MARK: - Transactions
+
+    /// Runs `body` in one transaction; GalleryErrors thrown inside pass through, others are wrapped.
+    private func write<T: Sendable>(
+        _ operation: String, _ body: (PostgresConnection, Logger) async throws -> T
+    ) async throws(GalleryError) -> T {
+        let logger = self.logger
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                try await body(connection, logger)
+            }
+        } catch {
+            throw Self.galleryError(error, operation: operation)
+        }
+    }
+
+    /// Runs `body` in a read-only transaction on one snapshot.
+    private func read<T: Sendable>(
+        _ operation: String, _ body: (PostgresConnection, Logger) async throws -> T
+    ) async throws(GalleryError) -> T {
+        try await write(operation) { connection, logger in
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+            return try await body(connection, logger)
+        }
+    }
+
+    private static func galleryError(_ error: any Error, operation: String) -> GalleryError {
+        if let error = error as? GalleryError { return error }
+        if let transactionError = error as? PostgresTransactionError, let closureError = transactionError.closureError {
+            return galleryError(closureError, operation: operation)
+        }
+        return .storageFailure(operation: operation, underlying: error)
+    }
+
+    /// True when `error` is PostgreSQL's unique violation of `constraint`.
+    private static func violates(_ constraint: String, _ error: any Error) -> Bool {
+        guard let error = error as? PSQLError, let info = error.serverInfo else { return false }
+        return info[.sqlState] == "23505" && info[.constraintName] == constraint
+    }
+
+    // MARK: - Galleries
+
+    public func createGallery(_ gallery: NewGallery, companion: CompanionRecord?) async throws(GalleryError) -> GalleryRecord {
+        try InputValidation.validate(gallery)
+        if let companion { try SQLIdentifier.validate(companion) }
+        let createdAt = StorageEncoding.milliseconds(Date())
+        return try await write("creating a gallery") { connection, logger in
+            if try await Self.fetchGallery(connection, logger, named: gallery.name) != nil {
+                throw GalleryError.duplicateGalleryName(gallery.name)
+            }
+            let id: Int64
+            do {
+                id = try await Self.single(
+                    Int64.self,
+                    connection.query(
+                        """
+                        INSERT INTO galleries
+                            (name, description, purpose, retention_days, operating_threshold, model_identifier,
+                             created_at_ms)
+                        VALUES (\(gallery.name), \(gallery.description), \(gallery.purpose.rawValue),
+                                \(gallery.retention.days.map { Int64($0) }), \(gallery.operatingThreshold),
+                                \(gallery.modelIdentifier), \(createdAt))
+                        RETURNING id
+                        """, logger: logger))
+            } catch where Self.violates("galleries_name_unique", error) {
+                throw GalleryError.duplicateGalleryName(gallery.name)
+            }
+            let record = GalleryRecord(
+                id: .init(id), name: gallery.name, description: gallery.description, purpose: gallery.purpose,
+                retention: gallery.retention, operatingThreshold: gallery.operatingThreshold,
+                modelIdentifier: gallery.modelIdentifier, createdAt: StorageEncoding.date(milliseconds: createdAt))
+            try await Self.append(companion, change: .galleryCreated(record), connection, logger)
+            return record
+        }
+    }
+
+    public func galleries() async throws(GalleryError) -> [GalleryRecord] {
+        try await read("listing galleries") { connection, logger in
+            var galleries: [GalleryRecord] = []
+            for try await row in try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT \(PostgresSchema.galleryColumns) FROM galleries ORDER BY id"),
+                logger: logger)
+            {
+                galleries.append(try Self.galleryRecord(row))
+            }
+            return galleries
+        }
+    }
+
+    public func gallery(_ id: GalleryRecord.ID) async throws(GalleryError) -> GalleryRecord {
+        try await read("reading a gallery") { connection, logger in
+            try await Self.requireGallery(connection, logger, id)
+        }
+    }
+
+    public func gallery(named name: String) async throws(GalleryError) -> GalleryRecord {
+        try await read("reading a gallery") { connection, logger in
+            guard let gallery = try await Self.fetchGallery(connection, logger, named: name) else {
+                throw GalleryError.unknownGalleryName(name)
+            }
+            return gallery
+        }
+    }
+
+    public func setOperatingThreshold(
+        _ threshold: Float, of gallery: GalleryRecord.ID, companion: CompanionRecord?
+    ) async throws(GalleryError) -> GalleryRecord {
+        try InputValidation.validate(threshold: threshold)
+        if let companion { try SQLIdentifier.validate(companion) }
+        return try await write("setting a threshold") { connection, logger in
+            var record = try await Self.requireGallery(connection, logger, gallery, lock: "FOR UPDATE")
+            let previous = record.operatingThreshold
+            try await connection.query(
+                "UPDATE galleries SET operating_threshold = \(threshold) WHERE id = \(gallery.rawValue)",
+                logger: logger)
+            record.operatingThreshold = threshold
+            try await Self.append(companion, change: .thresholdChanged(record, previousThreshold: previous), connection, logger)
+            return record
+        }
+    }
+
+    public func deleteGallery(_ id: GalleryRecord.ID, companion: CompanionRecord?) async throws(GalleryError) -> GalleryErasure {
+        if let companion { try SQLIdentifier.validate(companion) }
+        return try await write("deleting a gallery") { connection, logger in
+            let gallery = try await Self.requireGallery(connection, logger, id, lock: "FOR UPDATE")
+            let counts = try await Self.counts(connection, logger, id)
+            // The foreign keys cascade to subjects and templates.
+            try await connection.query("DELETE FROM galleries WHERE id = \(id.rawValue)", logger: logger)
+            let erasure = GalleryErasure(gallery: gallery, counts: counts)
+            try await Self.append(companion, change: .galleryDeleted(erasure), connection, logger)
+            return erasure
+        }
+    }
+
+    // MARK: - Subjects and templates
+
+    public func enrol(
+        _ subject: NewSubject, in gallery: GalleryRecord.ID, companion: CompanionRecord?
+    ) async throws(GalleryError) -> EnrolledSubject {
+        try InputValidation.validate(subject)
+        if let companion { try SQLIdentifier.validate(companion) }
+        let attributes = try StorageEncoding.json(subject.attributes)
+        let now = StorageEncoding.milliseconds(Date())
+        let retainUntil = subject.retainUntil.map(StorageEncoding.milliseconds)
+        return try await write("enrolling a subject") { connection, logger in
+            // FOR SHARE keeps the gallery from being deleted under the enrolment.
+            let galleryRecord = try await Self.requireGallery(connection, logger, gallery, lock: "FOR SHARE")
+            try InputValidation.checkModels(of: subject.templates, against: galleryRecord)
+            let duplicates = try await connection.query(
+                """
+                SELECT id FROM subjects
+                WHERE gallery_id = \(gallery.rawValue) AND external_reference = \(subject.externalReference)
+                """, logger: logger
+            ).collect()
+            if !duplicates.isEmpty {
+                throw GalleryError.duplicateExternalReference(subject.externalReference, gallery: gallery)
+            }
+            let id: Int64
+            do {
+                id = try await Self.single(
+                    Int64.self,
+                    connection.query(
+                        """
+                        INSERT INTO subjects
+                            (gallery_id, external_reference, attributes, created_at_ms, updated_at_ms, retain_until_ms)
+                        VALUES (\(gallery.rawValue), \(subject.externalReference), \(attributes), \(now), \(now),
+                                \(retainUntil))
+                        RETURNING id
+                        """, logger: logger))
+            } catch where Self.violates("subjects_reference_unique", error) {
+                throw GalleryError.duplicateExternalReference(subject.externalReference, gallery: gallery)
+            }
+            let record = SubjectRecord(
+                id: .init(id), galleryID: gallery, externalReference: subject.externalReference,
+                attributes: subject.attributes, createdAt: StorageEncoding.date(milliseconds: now),
+                updatedAt: StorageEncoding.date(milliseconds: now),
+                retainUntil: retainUntil.map(StorageEncoding.date(milliseconds:)))
+            let templates = try await Self.insert(subject.templates, for: record, enrolledAt: now, connection, logger)
+            let enrolled = EnrolledSubject(subject: record, templates: templates)
+            try await Self.append(companion, change: .subjectEnrolled(enrolled), connection, logger)
+            return enrolled
+        }
+    }
+
+    public func addTemplates(
+        _ templates: [NewTemplate], to subject: SubjectRecord.ID, companion: CompanionRecord?
+    ) async throws(GalleryError) -> [TemplateRecord] {
+        try InputValidation.validate(templates)
+        if let companion { try SQLIdentifier.validate(companion) }
+        let now = StorageEncoding.milliseconds(Date())
+        return try await write("adding templates") { connection, logger in
+            // Locking the subject first orders this against a concurrent erasure of it.
+            var record = try await Self.requireSubject(connection, logger, subject, lock: "FOR UPDATE")
+            let gallery = try await Self.requireGallery(connection, logger, record.galleryID)
+            try InputValidation.checkModels(of: templates, against: gallery)
+            let stored = try await Self.insert(templates, for: record, enrolledAt: now, connection, logger)
+            try await connection.query(
+                "UPDATE subjects SET updated_at_ms = \(now) WHERE id = \(subject.rawValue)", logger: logger)
+            record.updatedAt = StorageEncoding.date(milliseconds: now)
+            try await Self.append(companion, change: .templatesAdded(subject: record, templates: stored), connection, logger)
+            return stored
+        }
+    }
+
+    public func subject(_ id: SubjectRecord.ID) async throws(GalleryError) -> EnrolledSubject {
+        try await read("reading a subject") { connection, logger in
+            let subject = try await Self.requireSubject(connection, logger, id)
+            return EnrolledSubject(subject: subject, templates: try await Self.templates(connection, logger, of: id))
+        }
+    }
+
+    public func subject(reference: String, in gallery: GalleryRecord.ID) async throws(GalleryError) -> EnrolledSubject {
+        try await read("reading a subject") { connection, logger in
+            _ = try await Self.requireGallery(connection, logger, gallery)
+            var query = PostgresQuery(
+                unsafeSQL: """
+                    SELECT \(PostgresSchema.subjectColumns) FROM subjects
+                    WHERE gallery_id = $1 AND external_reference = $2
+                    """)
+            query.binds.append(gallery.rawValue)
+            query.binds.append(reference)
+            let rows = try await connection.query(query, logger: logger).collect()
+            guard let row = rows.first else {
+                throw GalleryError.unknownExternalReference(reference, gallery: gallery)
+            }
+            let subject = try Self.subjectRecord(row)
+            return EnrolledSubject(
+                subject: subject, templates: try await Self.templates(connection, logger, of: subject.id))
+        }
+    }
+
+    public func subjects(
+        in gallery: GalleryRecord.ID, after: SubjectRecord.ID?, limit: Int
+    ) async throws(GalleryError) -> SubjectPage {
+        try InputValidation.validate(pageSize: limit, field: "limit", maximum: InputValidation.maximumPageSize)
+        return try await read("listing subjects") { connection, logger in
+            _ = try await Self.requireGallery(connection, logger, gallery)
+            var query = PostgresQuery(
+                unsafeSQL: """
+                    SELECT \(PostgresSchema.subjectColumns) FROM subjects
+                    WHERE gallery_id = $1 AND id > $2 ORDER BY id LIMIT $3
+                    """)
+            query.binds.append(gallery.rawValue)
+            query.binds.append(after?.rawValue ?? 0)
+            query.binds.append(Int64(limit + 1))
+            var subjects: [SubjectRecord] = []
+            for try await row in try await connection.query(query, logger: logger) {
+                subjects.append(try Self.subjectRecord(row))
+            }
+            var next: SubjectRecord.ID?
+            if subjects.count > limit {
+                subjects.removeLast()
+                next = subjects.last?.id
+            }
+            return SubjectPage(subjects: subjects, nextCursor: next)
+        }
+    }
+
+    public func deleteSubject(_ id: SubjectRecord.ID, companion: CompanionRecord?) async throws(GalleryError) -> SubjectErasure {
+        if let companion { try SQLIdentifier.validate(companion) }
+        return try await write("deleting a subject") { connection, logger in
+            let subject = try await Self.requireSubject(connection, logger, id, lock: "FOR UPDATE")
+            var templateIDs: [TemplateRecord.ID] = []
+            for try await templateID in try await connection.query(
+                "SELECT id FROM templates WHERE subject_id = \(id.rawValue) ORDER BY id", logger: logger
+            ).decode(Int64.self) {
+                templateIDs.append(.init(templateID))
+            }
+            // The foreign key cascades to the templates.
+            try await connection.query("DELETE FROM subjects WHERE id = \(id.rawValue)", logger: logger)
+            let erasure = SubjectErasure(subject: subject, templateIDs: templateIDs)
+            try await Self.append(companion, change: .subjectDeleted(erasure), connection, logger)
+            return erasure
+        }
+    }
+
+    public func expiredSubjects(asOf date: Date, limit: Int) async throws(GalleryError) -> [SubjectRecord] {
+        try InputValidation.validate(pageSize: limit, field: "limit", maximum: InputValidation.maximumPageSize)
+        let now = StorageEncoding.milliseconds(date)
+        return try await read("finding expired subjects") { connection, logger in
+            var query = PostgresQuery(unsafeSQL: PostgresSchema.expiredSubjectsQuery)
+            query.binds.append(now)
+            query.binds.append(StorageEncoding.millisecondsPerDay)
+            query.binds.append(Int64(limit))
+            var subjects: [SubjectRecord] = []
+            for try await row in try await connection.query(query, logger: logger) {
+                subjects.append(try Self.subjectRecord(row))
+            }
+            return subjects
+        }
+    }
+
+    public func templateVectors(
+        in gallery: GalleryRecord.ID, after: TemplateRecord.ID?, limit: Int
+    ) async throws(GalleryError) -> TemplateVectorBatch {
+        try InputValidation.validate(pageSize: limit, field: "batchSize", maximum: InputValidation.maximumBatchSize)
+        return try await read("reading template vectors") { connection, logger in
+            _ = try await Self.requireGallery(connection, logger, gallery)
+            var batch = TemplateVectorBatch(templateIDs: [], subjectIDs: [], vectors: [])
+            batch.vectors.reserveCapacity(limit * TemplateFormat.dimension)
+            let rows = try await connection.query(
+                """
+                SELECT id, subject_id, vector FROM templates
+                WHERE gallery_id = \(gallery.rawValue) AND id > \(after?.rawValue ?? 0) ORDER BY id LIMIT \(Int64(limit))
+                """, logger: logger)
+            for try await (id, subjectID, vector) in rows.decode((Int64, Int64, Data).self) {
+                batch.templateIDs.append(.init(id))
+                batch.subjectIDs.append(.init(subjectID))
+                try StorageEncoding.appendVector(from: vector, to: &batch.vectors)
+            }
+            return batch
+        }
+    }
+
+    public func counts(in gallery: GalleryRecord.ID) async throws(GalleryError) -> GalleryCounts {
+        try await read("counting") { connection, logger in
+            _ = try await Self.requireGallery(connection, logger, gallery)
+            return try await Self.counts(connection, logger, gallery)
+        }
+    }
+
+    // MARK: - Companion records
+
+    public func appendRecord(_ record: CompanionRecord) async throws(GalleryError) {
+        try SQLIdentifier.validate(record)
+        try await write("appending a record") { connection, logger in
+            try await Self.append(record, change: nil, connection, logger)
+        }
+    }
+
+    public func records(
+        in table: String, orderedBy sequenceColumn: String, after: Int64?, limit: Int
+    ) async throws(GalleryError) -> [StoreRow] {
+        try SQLIdentifier.validate(table, role: "companion table")
+        try SQLIdentifier.validate(sequenceColumn, role: "companion sequence column")
+        try InputValidation.validate(pageSize: limit, field: "limit", maximum: InputValidation.maximumPageSize)
+        return try await read("reading records") { connection, logger in
+            var query = PostgresQuery(
+                unsafeSQL: "SELECT * FROM \"\(table)\" WHERE \"\(sequenceColumn)\" > $1 ORDER BY \"\(sequenceColumn)\" LIMIT $2")
+            query.binds.append(after ?? Int64.min)
+            query.binds.append(Int64(limit))
+            var rows: [StoreRow] = []
+            for try await row in try await connection.query(query, logger: logger) {
+                rows.append(try Self.storeRow(row))
+            }
+            return rows
+        }
+    }
+
+    // MARK: - Row helpers (run inside a transaction)
+
+    private static func single<T: PostgresDecodable & Sendable>(
+        _ type: T.Type, _ rows: PostgresRowSequence
+    ) async throws -> T {
+        var value: T?
+        // Reads to the end so the connection is free for the next statement.
+        for try await decoded in rows.decode(T.self) {
+            value = value ?? decoded
+        }
+        guard let value else { throw StoredDataError.missingRow }
+        return value
+    }
+
+    private static func fetchGallery(
+        _ connection: PostgresConnection, _ logger: Logger, named name: String
+    ) async throws -> GalleryRecord? {
+        var query = PostgresQuery(unsafeSQL: "SELECT \(PostgresSchema.galleryColumns) FROM galleries WHERE name = $1")
+        query.binds.append(name)
+        return try await connection.query(query, logger: logger).collect().first.map(galleryRecord)
+    }
+
+    /// `lock` is empty or a row-locking clause such as "FOR UPDATE".
+    private static func requireGallery(
+        _ connection: PostgresConnection, _ logger: Logger, _ id: GalleryRecord.ID, lock: String = ""
+    ) async throws -> GalleryRecord {
+        var query = PostgresQuery(
+            unsafeSQL: "SELECT \(PostgresSchema.galleryColumns) FROM galleries WHERE id = $1 \(lock)")
+        query.binds.append(id.rawValue)
+        guard let row = try await connection.query(query, logger: logger).collect().first else {
+            throw GalleryError.unknownGallery(id)
+        }
+        return try galleryRecord(row)
+    }
+
+    private static func requireSubject(
+        _ connection: PostgresConnection, _ logger: Logger, _ id: SubjectRecord.ID, lock: String = ""
+    ) async throws -> SubjectRecord {
+        var query = PostgresQuery(
+            unsafeSQL: "SELECT \(PostgresSchema.subjectColumns) FROM subjects WHERE id = $1 \(lock)")
+        query.binds.append(id.rawValue)
+        guard let row = try await connection.query(query, logger: logger).collect().first else {
+            throw GalleryError.unknownSubject(id)
+        }
+        return try subjectRecord(row)
+    }
+
+    private static func templates(
+        _ connection: PostgresConnection, _ logger: Logger, of subject: SubjectRecord.ID
+    ) async throws -> [TemplateRecord] {
+        var query = PostgresQuery(
+            unsafeSQL: "SELECT \(PostgresSchema.templateColumns) FROM templates WHERE subject_id = $1 ORDER BY id")
+        query.binds.append(subject.rawValue)
+        var templates: [TemplateRecord] = []
+        for try await row in try await connection.query(query, logger: logger) {
+            templates.append(try templateRecord(row))
+        }
+        return templates
+    }
+
+    private static func counts(
+        _ connection: PostgresConnection, _ logger: Logger, _ gallery: GalleryRecord.ID
+    ) async throws -> GalleryCounts {
+        let subjects = try await single(
+            Int64.self,
+            connection.query("SELECT COUNT(*) FROM subjects WHERE gallery_id = \(gallery.rawValue)", logger: logger))
+        let templates = try await single(
+            Int64.self,
+            connection.query("SELECT COUNT(*) FROM templates WHERE gallery_id = \(gallery.rawValue)", logger: logger))
+        return GalleryCounts(subjects: Int(subjects), templates: Int(templates))
+    }
+
+    private static func insert(
+        _ templates: [NewTemplate], for subject: SubjectRecord, enrolledAt: Int64,
+        _ connection: PostgresConnection, _ logger: Logger
+    ) async throws -> [TemplateRecord] {
+        var stored: [TemplateRecord] = []
+        stored.reserveCapacity(templates.count)
+        for template in templates {
+            let digest = template.sourceImageSHA256.lowercased()
+            let capturedAt = StorageEncoding.milliseconds(template.capturedAt)
+            let quality = try StorageEncoding.json(template.quality)
+            let id = try await single(
+                Int64.self,
+                connection.query(
+                    """
+                    INSERT INTO templates
+                        (gallery_id, subject_id, model_identifier, vector, quality, source_image_sha256,
+                         captured_at_ms, enrolled_at_ms)
+                    VALUES (\(subject.galleryID.rawValue), \(subject.id.rawValue), \(template.modelIdentifier),
+                            \(StorageEncoding.blob(from: template.vector)), \(quality), \(digest), \(capturedAt),
+                            \(enrolledAt))
+                    RETURNING id
+                    """, logger: logger))
+            stored.append(
+                TemplateRecord(
+                    id: .init(id), subjectID: subject.id, modelIdentifier: template.modelIdentifier,
+                    vector: template.vector, quality: template.quality, sourceImageSHA256: digest,
+                    capturedAt: StorageEncoding.date(milliseconds: capturedAt),
+                    enrolledAt: StorageEncoding.date(milliseconds: enrolledAt)))
+        }
+        return stored
+    }
+
+    /// Appends a companion row inside the transaction. The table lock conflicts with itself, so
+    /// appenders queue and each sees the row the previous one committed; readers are not blocked.
+    private static func append(
+        _ record: CompanionRecord?, change: GalleryChange?, _ connection: PostgresConnection, _ logger: Logger
+    ) async throws {
+        guard let record else { return }
+        do {
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "LOCK TABLE \"\(record.table)\" IN SHARE ROW EXCLUSIVE MODE"), logger: logger)
+            let previous = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "SELECT * FROM \"\(record.table)\" ORDER BY \"\(record.sequenceColumn)\" DESC LIMIT 1"),
+                logger: logger
+            ).collect().first.map(storeRow)
+            let row = try record.makeRow(CompanionContext(change: change, previousRow: previous))
+            try SQLIdentifier.validate(row: row, table: record.table)
+            let columns = row.keys.sorted()
+            var bindings = PostgresBindings(capacity: columns.count)
+            for column in columns {
+                switch row[column] ?? .null {
+                case .null: bindings.appendNull()
+                case .integer(let value): bindings.append(value)
+                case .real(let value): bindings.append(value)
+                case .text(let value): bindings.append(value)
+                case .blob(let value): try bindings.append(value)
+                }
+            }
+            let columnList = columns.map { "\"\($0)\"" }.joined(separator: ", ")
+            let placeholders = (1...columns.count).map { "$\($0)" }.joined(separator: ", ")
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "INSERT INTO \"\(record.table)\" (\(columnList)) VALUES (\(placeholders))",
+                    binds: bindings),
+                logger: logger)
+        } catch {
+            throw GalleryError.companionRecordFailed(table: record.table, underlying: error)
+        }
+    }
+
+    // MARK: - Decoding
+
+    private static func galleryRecord(_ row: PostgresRow) throws -> GalleryRecord {
+        let (id, name, description, purpose, retentionDays, threshold, model, createdAt) = try row.decode(
+            (Int64, String, String, String, Int64?, Float, String, Int64).self)
+        return GalleryRecord(
+            id: .init(id), name: name, description: description, purpose: try StorageEncoding.purpose(purpose),
+            retention: StorageEncoding.retention(days: retentionDays), operatingThreshold: threshold,
+            modelIdentifier: model, createdAt: StorageEncoding.date(milliseconds: createdAt))
+    }
+
+    private static func subjectRecord(_ row: PostgresRow) throws -> SubjectRecord {
+        let (id, galleryID, reference, attributes, createdAt, updatedAt, retainUntil) = try row.decode(
+            (Int64, Int64, String, String, Int64, Int64, Int64?).self)
+        return SubjectRecord(
+            id: .init(id), galleryID: .init(galleryID), externalReference: reference,
+            attributes: try StorageEncoding.decodeJSON([String: String].self, from: attributes),
+            createdAt: StorageEncoding.date(milliseconds: createdAt),
+            updatedAt: StorageEncoding.date(milliseconds: updatedAt),
+            retainUntil: retainUntil.map(StorageEncoding.date(milliseconds:)))
+    }
+
+    private static func templateRecord(_ row: PostgresRow) throws -> TemplateRecord {
+        let (id, subjectID, model, vector, quality, digest, capturedAt, enrolledAt) = try row.decode(
+            (Int64, Int64, String, Data, String, String, Int64, Int64).self)
+        return TemplateRecord(
+            id: .init(id), subjectID: .init(subjectID), modelIdentifier: model,
+            vector: try StorageEncoding.vector(from: vector),
+            quality: try StorageEncoding.decodeJSON(TemplateQuality.self, from: quality),
+            sourceImageSHA256: digest, capturedAt: StorageEncoding.date(milliseconds: capturedAt),
+            enrolledAt: StorageEncoding.date(milliseconds: enrolledAt))
+    }
+
+    private static func storeRow(_ row: PostgresRow) throws -> StoreRow {
+        var values: StoreRow = [:]
+        for cell in row {
+            guard cell.bytes != nil else {
+                values[cell.columnName] = .null
+                continue
+            }
+            switch cell.dataType {
+            case .int2, .int4, .int8:
+                values[cell.columnName] = .integer(try cell.decode(Int64.self))
+            case .float4, .float8:
+                values[cell.columnName] = .real(try cell.decode(Double.self))
+            case .text, .varchar, .bpchar, .name:
+                values[cell.columnName] = .text(try cell.decode(String.self))
+            case .bytea:
+                values[cell.columnName] = .blob(try cell.decode(Data.self))
+            case .bool:
+                values[cell.columnName] = .integer(try cell.decode(Bool.self) ? 1 : 0)
+            default:
+                throw StoredDataError.unsupportedColumnType(column: cell.columnName, type: "\(cell.dataType)")
+            }
+        }
+        return values
+    }
+}

@@ -1,0 +1,79 @@
+/// The SQLite schema, as versioned migrations. A shipped migration is never edited: later
+/// changes are new migrations appended to ``migrations``.
+enum SQLiteSchema {
+    static let migrations: [SchemaMigration] = [version1]
+
+    /// Galleries, subjects and templates. Times are integer milliseconds since 1970 UTC;
+    /// vectors are 128 little-endian Float32 values; attributes and quality are JSON text.
+    /// Templates carry their gallery (checked by the composite foreign key) so an index rebuild
+    /// walks one gallery's templates in identifier order through an index.
+    static let version1 = SchemaMigration(
+        identifier: "gallery.v1-galleries-subjects-templates",
+        statements: [
+            """
+            CREATE TABLE galleries (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                name TEXT NOT NULL CONSTRAINT galleries_name_unique UNIQUE,
+                description TEXT NOT NULL,
+                purpose TEXT NOT NULL CHECK (purpose IN ('custody', 'immigration', 'watchlist', 'other')),
+                retention_days INTEGER CHECK (retention_days IS NULL OR retention_days > 0),
+                operating_threshold REAL NOT NULL CHECK (operating_threshold BETWEEN -1 AND 1),
+                model_identifier TEXT NOT NULL,
+                created_at_ms INTEGER NOT NULL
+            ) STRICT
+            """,
+            """
+            CREATE TABLE subjects (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                gallery_id INTEGER NOT NULL REFERENCES galleries (id) ON DELETE CASCADE,
+                external_reference TEXT NOT NULL,
+                attributes TEXT NOT NULL,
+                created_at_ms INTEGER NOT NULL,
+                updated_at_ms INTEGER NOT NULL,
+                retain_until_ms INTEGER,
+                CONSTRAINT subjects_reference_unique UNIQUE (gallery_id, external_reference),
+                CONSTRAINT subjects_gallery_id_unique UNIQUE (gallery_id, id)
+            ) STRICT
+            """,
+            "CREATE INDEX subjects_retain_until ON subjects (retain_until_ms) WHERE retain_until_ms IS NOT NULL",
+            "CREATE INDEX subjects_gallery_created ON subjects (gallery_id, created_at_ms)",
+            """
+            CREATE TABLE templates (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                gallery_id INTEGER NOT NULL,
+                subject_id INTEGER NOT NULL,
+                model_identifier TEXT NOT NULL,
+                vector BLOB NOT NULL CHECK (length(vector) = \(TemplateFormat.byteCount)),
+                quality TEXT NOT NULL,
+                source_image_sha256 TEXT NOT NULL,
+                captured_at_ms INTEGER NOT NULL,
+                enrolled_at_ms INTEGER NOT NULL,
+                FOREIGN KEY (gallery_id, subject_id) REFERENCES subjects (gallery_id, id) ON DELETE CASCADE
+            ) STRICT
+            """,
+            "CREATE INDEX templates_subject ON templates (subject_id)",
+            "CREATE INDEX templates_gallery ON templates (gallery_id, id)",
+        ])
+
+    static let galleryColumns =
+        "id, name, description, purpose, retention_days, operating_threshold, model_identifier, created_at_ms"
+    static let subjectColumns =
+        "id, gallery_id, external_reference, attributes, created_at_ms, updated_at_ms, retain_until_ms"
+    static let templateColumns = """
+        id, subject_id, model_identifier, vector, quality, source_image_sha256, captured_at_ms, enrolled_at_ms
+        """
+
+    /// Arguments: now, now, milliseconds per day, limit. The two branches each use an index:
+    /// subjects by their own date, and each gallery with a retention period by enrolment date.
+    static let expiredSubjectsQuery = """
+        SELECT \(subjectColumns) FROM subjects
+        WHERE retain_until_ms IS NOT NULL AND retain_until_ms <= ?
+        UNION
+        SELECT s.id, s.gallery_id, s.external_reference, s.attributes, s.created_at_ms, s.updated_at_ms,
+               s.retain_until_ms
+        FROM galleries g JOIN subjects s ON s.gallery_id = g.id
+        WHERE g.retention_days IS NOT NULL AND s.created_at_ms <= ? - g.retention_days * ?
+        ORDER BY id
+        LIMIT ?
+        """
+}
