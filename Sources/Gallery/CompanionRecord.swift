@@ -36,7 +36,7 @@ public enum GalleryChange: Sendable, Hashable {
 
 /// What a ``CompanionRecord`` builder sees, inside the transaction.
 public struct CompanionContext: Sendable {
-    /// The change being made, or nil for a record appended on its own (``GalleryStore/appendRecord(_:)``).
+    /// The change being made, or nil for a record appended on its own (``GalleryStore/appendRecords(_:)``).
     public let change: GalleryChange?
     /// The table's last row by the sequence column, or nil if the table is empty. Read under a
     /// lock that serialises appenders, so a hash chain can link to it safely.

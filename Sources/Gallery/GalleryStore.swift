@@ -72,9 +72,11 @@ public protocol GalleryStore: Sendable {
 
     // MARK: Companion records
 
-    /// Appends a companion record on its own (for example the audit row of a search), with the
-    /// same locking and chaining as one that accompanies a change.
-    func appendRecord(_ record: CompanionRecord) async throws(GalleryError)
+    /// Appends companion records on their own (for example the audit row of a search, or a key
+    /// row and the audit row recording it), in order and in one transaction: all or none. Each
+    /// sees the rows appended before it, with the same locking and chaining as a record that
+    /// accompanies a change (its context's `change` is nil).
+    func appendRecords(_ records: [CompanionRecord]) async throws(GalleryError)
 
     /// Up to `limit` rows of a companion table whose `sequenceColumn` exceeds `after`, in that order.
     func records(
@@ -110,6 +112,11 @@ extension GalleryStore {
         _ templates: [NewTemplate], to subject: SubjectRecord.ID
     ) async throws(GalleryError) -> [TemplateRecord] {
         try await addTemplates(templates, to: subject, companion: nil)
+    }
+
+    /// Appends one companion record on its own; see ``appendRecords(_:)``.
+    public func appendRecord(_ record: CompanionRecord) async throws(GalleryError) {
+        try await appendRecords([record])
     }
 
     /// Erases a subject without a companion record.

@@ -406,10 +406,13 @@ public final class PostgresGalleryStore: GalleryStore {
 
     // MARK: - Companion records
 
-    public func appendRecord(_ record: CompanionRecord) async throws(GalleryError) {
-        try SQLIdentifier.validate(record)
-        try await write("appending a record") { connection, logger in
-            try await Self.append(record, change: nil, connection, logger)
+    public func appendRecords(_ records: [CompanionRecord]) async throws(GalleryError) {
+        for record in records { try SQLIdentifier.validate(record) }
+        guard !records.isEmpty else { return }
+        try await write("appending records") { connection, logger in
+            for record in records {
+                try await Self.append(record, change: nil, connection, logger)
+            }
         }
     }
 

@@ -353,10 +353,13 @@ public final class SQLiteGalleryStore: GalleryStore {
 
     // MARK: - Companion records
 
-    public func appendRecord(_ record: CompanionRecord) async throws(GalleryError) {
-        try SQLIdentifier.validate(record)
-        try await write("appending a record") { db in
-            try Self.append(record, change: nil, db)
+    public func appendRecords(_ records: [CompanionRecord]) async throws(GalleryError) {
+        for record in records { try SQLIdentifier.validate(record) }
+        guard !records.isEmpty else { return }
+        try await write("appending records") { db in
+            for record in records {
+                try Self.append(record, change: nil, db)
+            }
         }
     }
 

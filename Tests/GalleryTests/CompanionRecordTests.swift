@@ -140,6 +140,28 @@ import Testing
     }
 
     @Test(arguments: StoreBackend.allCases)
+    func recordsAppendedTogetherCommitTogether(backend: StoreBackend) async throws {
+        try await backend.withStore(additionalMigrations: [Self.journal(for: backend)]) { store in
+            // The second record sees the first, uncommitted, in the same transaction.
+            try await store.appendRecords([Self.chained, Self.chained])
+            let refusing = CompanionRecord(table: "test_journal", sequenceColumn: "sequence") { _ in
+                throw JournalError.refused
+            }
+            let refusal = await failure { () async throws(GalleryError) in
+                try await store.appendRecords([Self.chained, Self.chained, refusing])
+            }
+            guard case .companionRecordFailed? = refusal else {
+                Issue.record("expected companionRecordFailed, got \(String(describing: refusal))")
+                return
+            }
+            try await store.appendRecords([])
+            let rows = try await Self.journalRows(store)
+            #expect(rows.map { $0["sequence"] } == [.integer(1), .integer(2)])
+            #expect(rows.map { $0["previous_kind"] } == [.null, .text("search")])
+        }
+    }
+
+    @Test(arguments: StoreBackend.allCases)
     func concurrentAppendersFormOneChain(backend: StoreBackend) async throws {
         try await backend.withStore(additionalMigrations: [Self.journal(for: backend)]) { store in
             let gallery = try await store.createGallery(Fixtures.gallery("audited"))
