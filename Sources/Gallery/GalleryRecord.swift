@@ -184,8 +184,9 @@ public struct TemplateQuality: Codable, Sendable, Hashable {
 
 /// One stored face template.
 public struct TemplateRecord: Codable, Sendable, Hashable, Identifiable {
-    /// A template's identifier, unique across all galleries of a store and increasing with
-    /// insertion order.
+    /// A template's identifier, unique across all galleries of a store, never reused, and
+    /// assigned in increasing order (in PostgreSQL concurrent transactions may commit out of
+    /// that order, so an index must not treat "largest identifier seen" as a complete cursor).
     public struct ID: StoredIdentifier {
         public let rawValue: Int64
         public init(rawValue: Int64) { self.rawValue = rawValue }
