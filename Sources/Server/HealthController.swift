@@ -30,13 +30,16 @@ public struct HealthReport: ResponseEncodable, Decodable, Sendable, Equatable {
     public var onnxRuntimeVersion: String
     /// The model files in use.
     public var models: [ModelFile]
+    /// Where galleries are stored, e.g. `sqlite` and the file's path.
+    public var storage: String?
 
     /// A report for a running service.
-    public init(version: String, onnxRuntimeVersion: String, models: [ModelFile]) {
+    public init(version: String, onnxRuntimeVersion: String, models: [ModelFile], storage: String? = nil) {
         self.status = "ok"
         self.version = version
         self.onnxRuntimeVersion = onnxRuntimeVersion
         self.models = models
+        self.storage = storage
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Gallery
 import Installation
 import Logging
 import ONNXRuntime
@@ -34,7 +35,17 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "biomatch.serve")
         let installation = Installation.fromEnvironment()
         let runtime = try ORTEnvironment(libraryPath: installation.onnxRuntimeLibrary.path)
-        let health = try HealthReport.gather(installation: installation, runtime: runtime)
+        var health = try HealthReport.gather(installation: installation, runtime: runtime)
+        // The embedded default: a SQLite file under the data folder, created and migrated here.
+        let databaseFile = SQLiteGalleryStore.defaultLocation(in: installation)
+        try FileManager.default.createDirectory(
+            at: databaseFile.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let store = try SQLiteGalleryStore(location: databaseFile)
+        let galleries = try await store.galleries()
+        health.storage = "sqlite:\(databaseFile.path)"
+        logger.info("gallery store open", metadata: [
+            "store.path": "\(databaseFile.path)", "store.galleries": "\(galleries.count)",
+        ])
         let app = buildApplication(configuration: configuration, health: health, logger: logger)
         try await app.runService()
     }
