@@ -64,6 +64,11 @@ let package = Package(
         ),
         // Bulk-enrols into a SQLite gallery and acknowledges each commit: the durability test kills it.
         .executableTarget(name: "GalleryStressTool", dependencies: ["Gallery"]),
+        // API keys, roles and gallery scopes, search purposes, and the hash-chained audit log.
+        .target(
+            name: "Governance",
+            dependencies: ["Gallery", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .executableTarget(
             name: "biomatch",
             dependencies: [
@@ -73,6 +78,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MatchingTests", dependencies: ["Matching"]),
+        .testTarget(
+            name: "GovernanceTests",
+            dependencies: ["Governance", "Gallery", "Installation", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(
             name: "GalleryTests",
             dependencies: [

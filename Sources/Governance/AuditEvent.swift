@@ -1,0 +1,248 @@
+import Foundation
+import Gallery
+
+/// What a caller asks the audit log to record; the log adds the sequence number, time and hashes,
+/// and, for gallery changes, the facts of the change (identifiers, counts, thresholds).
+public struct AuditEvent: Sendable, Hashable {
+    /// What happened.
+    public var action: AuditAction
+    /// Who did it.
+    public var actor: AuditActor
+    /// The gallery, by identifier (filled in from the change for gallery changes).
+    public var galleryID: GalleryRecord.ID?
+    /// The gallery, by name (filled in from the change where the change names it).
+    public var galleryName: String?
+    /// Purpose and case reference; required for searches and verifications.
+    public var justification: SearchJustification?
+    /// SHA-256 of the probe image bytes, lower-case hex; required for searches and verifications.
+    public var probeSHA256: String?
+    /// The request's parameters.
+    public var parameters: [String: JSONValue]
+    /// The outcome.
+    public var result: [String: JSONValue]
+
+    /// Describes an event.
+    public init(
+        action: AuditAction, actor: AuditActor, galleryID: GalleryRecord.ID? = nil, galleryName: String? = nil,
+        justification: SearchJustification? = nil, probeSHA256: String? = nil,
+        parameters: [String: JSONValue] = [:], result: [String: JSONValue] = [:]
+    ) {
+        self.action = action
+        self.actor = actor
+        self.galleryID = galleryID
+        self.galleryName = galleryName
+        self.justification = justification
+        self.probeSHA256 = probeSHA256
+        self.parameters = parameters
+        self.result = result
+    }
+
+    /// Checks what can be checked before the store is touched.
+    func validate() throws(GovernanceError) {
+        if let probeSHA256, !Self.isSHA256(probeSHA256) {
+            throw .invalidAuditEvent(reason: "probe_sha256 must be 64 lower-case hex digits")
+        }
+        if case .system(let component) = actor, component.isEmpty {
+            throw .invalidAuditEvent(reason: "a system actor needs a name")
+        }
+        switch action {
+        case .search, .verify:
+            if justification == nil {
+                throw .invalidAuditEvent(reason: "\(action.rawValue) needs a purpose and case reference")
+            }
+            if probeSHA256 == nil {
+                throw .invalidAuditEvent(reason: "\(action.rawValue) needs the probe image's SHA-256")
+            }
+            if galleryName == nil {
+                throw .invalidAuditEvent(reason: "\(action.rawValue) needs the gallery name")
+            }
+        case .thresholdChanged:
+            guard case .string(let reason)? = parameters["reason"],
+                !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+            else {
+                throw .invalidAuditEvent(reason: "a threshold change needs a reason")
+            }
+        default:
+            break
+        }
+        if let justification {
+            _ = try PurposePolicy.checkedCaseReference(justification.caseReference)
+            if justification.purpose.isEmpty {
+                throw .invalidAuditEvent(reason: "the purpose is empty")
+            }
+        }
+    }
+
+    static func isSHA256(_ text: String) -> Bool {
+        text.utf8.count == 64
+            && text.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
+    }
+
+    /// Adds the facts of `change` and checks that it is the change the action records.
+    func completed(with change: GalleryChange?) throws(GovernanceError) -> AuditEvent {
+        var event = self
+        func mismatch() -> GovernanceError {
+            .invalidAuditEvent(
+                reason: "\(action.rawValue) cannot record \(change.map { String(describing: $0.kind) } ?? "an action without a gallery change")")
+        }
+        func setGallery(_ id: GalleryRecord.ID, name: String?) throws(GovernanceError) {
+            if let stated = event.galleryID, stated != id {
+                throw .invalidAuditEvent(reason: "the event names \(stated) but the change concerns \(id)")
+            }
+            event.galleryID = id
+            if let name { event.galleryName = name }
+        }
+        func templateFacts(_ templates: [TemplateRecord]) {
+            event.result["templateIDs"] = .array(templates.map { .integer($0.id.rawValue) })
+            event.result["sourceImageSHA256s"] = .array(templates.map { .string($0.sourceImageSHA256) })
+        }
+        switch (action.expectedChange, change) {
+        case (nil, nil):
+            break
+        case (.galleryCreated?, .galleryCreated(let gallery)?):
+            try setGallery(gallery.id, name: gallery.name)
+            event.parameters["purpose"] = .string(gallery.purpose.rawValue)
+            event.parameters["retentionDays"] = gallery.retention.days.map { .integer(Int64($0)) } ?? .null
+            event.parameters["operatingThreshold"] = .number(gallery.operatingThreshold)
+            event.parameters["modelIdentifier"] = .string(gallery.modelIdentifier)
+        case (.thresholdChanged?, .thresholdChanged(let gallery, let previous)?):
+            try setGallery(gallery.id, name: gallery.name)
+            event.parameters["previousThreshold"] = .number(previous)
+            event.parameters["operatingThreshold"] = .number(gallery.operatingThreshold)
+        case (.galleryDeleted?, .galleryDeleted(let erasure)?):
+            try setGallery(erasure.gallery.id, name: erasure.gallery.name)
+            event.result["subjectsErased"] = .integer(Int64(erasure.counts.subjects))
+            event.result["templatesErased"] = .integer(Int64(erasure.counts.templates))
+        case (.subjectEnrolled?, .subjectEnrolled(let enrolled)?):
+            try setGallery(enrolled.subject.galleryID, name: nil)
+            event.result["subjectID"] = .integer(enrolled.subject.id.rawValue)
+            templateFacts(enrolled.templates)
+        case (.templatesAdded?, .templatesAdded(let subject, let templates)?):
+            try setGallery(subject.galleryID, name: nil)
+            event.result["subjectID"] = .integer(subject.id.rawValue)
+            templateFacts(templates)
+        case (.subjectDeleted?, .subjectDeleted(let erasure)?):
+            try setGallery(erasure.subject.galleryID, name: nil)
+            event.result["subjectID"] = .integer(erasure.subject.id.rawValue)
+            event.result["templateIDs"] = .array(erasure.templateIDs.map { .integer($0.rawValue) })
+        default:
+            throw mismatch()
+        }
+        return event
+    }
+}
+
+extension GalleryChange {
+    /// The change's name, for messages.
+    var kind: String {
+        switch self {
+        case .galleryCreated: "a gallery creation"
+        case .thresholdChanged: "a threshold change"
+        case .galleryDeleted: "a gallery deletion"
+        case .subjectEnrolled: "an enrolment"
+        case .templatesAdded: "added templates"
+        case .subjectDeleted: "a subject erasure"
+        }
+    }
+}
+
+/// One candidate of a search, as the audit log records it.
+public struct AuditCandidate: Sendable, Hashable {
+    /// The candidate subject.
+    public var subjectID: SubjectRecord.ID
+    /// Its similarity to the probe.
+    public var score: Float
+
+    /// Describes a candidate.
+    public init(subjectID: SubjectRecord.ID, score: Float) {
+        self.subjectID = subjectID
+        self.score = score
+    }
+
+    var json: JSONValue { ["subjectID": .integer(subjectID.rawValue), "score": .number(score)] }
+}
+
+extension AuditEvent {
+    /// A gallery creation by `principal` (the gallery's settings come from the change).
+    public static func galleryCreated(by principal: Principal) -> AuditEvent {
+        AuditEvent(action: .galleryCreated, actor: principal.auditActor)
+    }
+
+    /// A threshold change and the reason given for it.
+    public static func thresholdChanged(by principal: Principal, reason: String) -> AuditEvent {
+        AuditEvent(action: .thresholdChanged, actor: principal.auditActor, parameters: ["reason": .string(reason)])
+    }
+
+    /// A gallery erasure.
+    public static func galleryDeleted(by principal: Principal, galleryName: String) -> AuditEvent {
+        AuditEvent(action: .galleryDeleted, actor: principal.auditActor, galleryName: galleryName)
+    }
+
+    /// An enrolment into the named gallery.
+    public static func subjectEnrolled(by principal: Principal, galleryName: String) -> AuditEvent {
+        AuditEvent(action: .subjectEnrolled, actor: principal.auditActor, galleryName: galleryName)
+    }
+
+    /// Templates added to a subject of the named gallery.
+    public static func templatesAdded(by principal: Principal, galleryName: String) -> AuditEvent {
+        AuditEvent(action: .templatesAdded, actor: principal.auditActor, galleryName: galleryName)
+    }
+
+    /// A subject erased on request, with the reason given.
+    public static func subjectErased(by principal: Principal, galleryName: String, reason: String) -> AuditEvent {
+        AuditEvent(
+            action: .subjectErased, actor: principal.auditActor, galleryName: galleryName,
+            parameters: ["reason": .string(reason)])
+    }
+
+    /// A subject erased by the retention sweeper.
+    public static func retentionErasure(galleryName: String?, retainedUntil: Date) -> AuditEvent {
+        AuditEvent(
+            action: .retentionErasure, actor: .system("retention"), galleryName: galleryName,
+            parameters: ["retainedUntilMilliseconds": .integer(Int64((retainedUntil.timeIntervalSince1970 * 1000).rounded()))])
+    }
+
+    /// A 1:N search and the candidates it returned, best first.
+    public static func search(
+        by principal: Principal, gallery: GalleryRecord, justification: SearchJustification, probeSHA256: String,
+        parameters: [String: JSONValue] = [:], candidates: [AuditCandidate]
+    ) -> AuditEvent {
+        AuditEvent(
+            action: .search, actor: principal.auditActor, galleryID: gallery.id, galleryName: gallery.name,
+            justification: justification, probeSHA256: probeSHA256, parameters: parameters,
+            result: ["candidates": .array(candidates.map(\.json))])
+    }
+
+    /// A 1:1 verification of a probe against an enrolled subject.
+    public static func verification(
+        by principal: Principal, gallery: GalleryRecord, justification: SearchJustification, probeSHA256: String,
+        subjectID: SubjectRecord.ID, score: Float, threshold: Float
+    ) -> AuditEvent {
+        AuditEvent(
+            action: .verify, actor: principal.auditActor, galleryID: gallery.id, galleryName: gallery.name,
+            justification: justification, probeSHA256: probeSHA256,
+            parameters: ["subjectID": .integer(subjectID.rawValue), "threshold": .number(threshold)],
+            result: ["score": .number(score), "match": .bool(score >= threshold)])
+    }
+
+    /// A face detection on an image.
+    public static func detection(by principal: Principal, probeSHA256: String, faceCount: Int) -> AuditEvent {
+        AuditEvent(
+            action: .detect, actor: principal.auditActor, probeSHA256: probeSHA256,
+            result: ["faces": .integer(Int64(faceCount))])
+    }
+
+    /// A reviewer's decision on one candidate of the search recorded at `searchSequence`.
+    public static func reviewDecision(
+        by principal: Principal, gallery: GalleryRecord, searchSequence: Int64, subjectID: SubjectRecord.ID,
+        decision: String, note: String? = nil
+    ) -> AuditEvent {
+        var parameters: [String: JSONValue] = [
+            "searchSequence": .integer(searchSequence), "subjectID": .integer(subjectID.rawValue),
+        ]
+        if let note { parameters["note"] = .string(note) }
+        return AuditEvent(
+            action: .reviewDecision, actor: principal.auditActor, galleryID: gallery.id, galleryName: gallery.name,
+            parameters: parameters, result: ["decision": .string(decision)])
+    }
+}
