@@ -62,6 +62,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Enrolment, search, verification and deletion: a gallery store plus one in-memory index per gallery.
+        .target(
+            name: "Identification",
+            dependencies: ["FaceEngine", "Gallery", "Matching", "Installation"]
+        ),
         // Bulk-enrols into a SQLite gallery and acknowledges each commit: the durability test kills it.
         .executableTarget(name: "GalleryStressTool", dependencies: ["Gallery"]),
         // API keys, roles and gallery scopes, search purposes, and the hash-chained audit log.
@@ -78,6 +83,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MatchingTests", dependencies: ["Matching"]),
+        .testTarget(
+            name: "IdentificationTests",
+            dependencies: ["Identification", "FaceEngine", "Gallery", "Imaging", "Installation"]
+        ),
         .testTarget(
             name: "GovernanceTests",
             dependencies: ["Governance", "Gallery", "Installation", .product(name: "GRDB", package: "GRDB.swift")]
