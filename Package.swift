@@ -77,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "biomatch",
             dependencies: [
-                "FaceEngine", "ModelPreparation", "Installation", "ONNXRuntime", "Imaging", "Server",
+                "FaceEngine", "ModelPreparation", "Installation", "ONNXRuntime", "Imaging", "Server", "Gallery", "Identification",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
