@@ -77,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "biomatch",
             dependencies: [
-                "FaceEngine", "ModelPreparation", "Installation", "ONNXRuntime", "Imaging", "Server", "Gallery", "Identification",
+                "FaceEngine", "ModelPreparation", "Installation", "ONNXRuntime", "Imaging", "Server", "Gallery", "Governance", "Matching", "Identification",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -120,7 +120,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Installation",
+                "Server", "Installation", "ModelPreparation", "ONNXRuntime",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -28,13 +28,14 @@ struct DetectorInput: Sendable {
         let factor = min(1, Double(maximumSide) / Double(longerSide))
         let scaledWidth = max(1, Int((Double(image.width) * factor).rounded()))
         let scaledHeight = max(1, Int((Double(image.height) * factor).rounded()))
-        let scaled = image.resizedBilinear(width: scaledWidth, height: scaledHeight)
         self.border = border
         scaleX = Double(image.width) / Double(scaledWidth)
         scaleY = Double(image.height) / Double(scaledHeight)
         tensorWidth = Self.roundedUp(scaledWidth + 2 * border)
         tensorHeight = Self.roundedUp(scaledHeight + 2 * border)
-        values = Self.planarBGR(scaled, border: border, tensorWidth: tensorWidth, tensorHeight: tensorHeight)
+        values = Self.planarBGR(
+            image, scaledWidth: scaledWidth, scaledHeight: scaledHeight, border: border,
+            tensorWidth: tensorWidth, tensorHeight: tensorHeight)
     }
 
     /// The tensor shape `[1, 3, H, W]`.
@@ -49,25 +50,46 @@ struct DetectorInput: Sendable {
         (side + sideMultiple - 1) / sideMultiple * sideMultiple
     }
 
-    private static func planarBGR(_ image: RGBImage, border: Int, tensorWidth: Int, tensorHeight: Int) -> [Float] {
+    /// Resizes row by row straight into the planes: each resized row is converted while it is
+    /// in cache, and only the frame and padding are zeroed.
+    private static func planarBGR(
+        _ image: RGBImage, scaledWidth: Int, scaledHeight: Int, border: Int, tensorWidth: Int, tensorHeight: Int
+    ) -> [Float] {
         let planeSize = tensorWidth * tensorHeight
-        var values = [Float](repeating: 0, count: 3 * planeSize)
-        image.pixels.withUnsafeBufferPointer { rgb in
-            values.withUnsafeMutableBufferPointer { planes in
-                for y in 0..<image.height {
-                    let sourceRow = y * image.width * 3
-                    let targetRow = (y + border) * tensorWidth + border
-                    for x in 0..<image.width {
-                        let source = sourceRow + x * 3
-                        let target = targetRow + x
-                        planes[target] = Float(rgb[source + 2])
-                        planes[planeSize + target] = Float(rgb[source + 1])
-                        planes[2 * planeSize + target] = Float(rgb[source])
-                    }
+        return [Float](unsafeUninitializedCapacity: 3 * planeSize) { planes, initialized in
+            let blue = planes.baseAddress!
+            let green = blue + planeSize
+            let red = green + planeSize
+            let rightPadding = tensorWidth - border - scaledWidth
+            let lastImageRow = border + scaledHeight
+            for plane in [blue, green, red] {
+                plane.initialize(repeating: 0, count: border * tensorWidth)
+                for y in border..<lastImageRow {
+                    (plane + y * tensorWidth).initialize(repeating: 0, count: border)
+                    (plane + y * tensorWidth + border + scaledWidth).initialize(repeating: 0, count: rightPadding)
                 }
+                (plane + lastImageRow * tensorWidth).initialize(repeating: 0, count: (tensorHeight - lastImageRow) * tensorWidth)
             }
+            image.forEachRowResizedBilinear(width: scaledWidth, height: scaledHeight) { y, row in
+                let start = (y + border) * tensorWidth + border
+                deinterleave(row.baseAddress!, count: scaledWidth, red: red + start, green: green + start, blue: blue + start)
+            }
+            initialized = 3 * planeSize
         }
-        return values
+    }
+
+    /// Interleaved RGB bytes to three float rows.
+    @inline(__always)
+    private static func deinterleave(
+        _ rgb: UnsafePointer<UInt8>, count: Int,
+        red: UnsafeMutablePointer<Float>, green: UnsafeMutablePointer<Float>, blue: UnsafeMutablePointer<Float>
+    ) {
+        for x in 0..<count {
+            let pixel = rgb + x &* 3
+            red[x] = Float(pixel[0])
+            green[x] = Float(pixel[1])
+            blue[x] = Float(pixel[2])
+        }
     }
 }
 

@@ -159,11 +159,16 @@ public final class HNSWIndex: TemplateIndex {
                 let found = pool.withSet(nodeCount: store.rowCount) { visited in
                     search.search(queries.probe(query), breadth: breadth, visited: visited, eligible: eligible)
                 }
-                // Removals that landed during the walk are dropped here.
-                answers.append(found.sorted().prefix(parameters.k).compactMap { candidate in
-                    guard candidate.score >= parameters.minimumScore, !store.isRemoved(row: Int(candidate.row)) else { return nil }
-                    return store.hit(row: Int(candidate.row), score: candidate.score)
-                })
+                // Re-score the best with the canonical kernel, so scores equal a flat index's
+                // bit for bit, and drop removals that landed during the walk.
+                let probe = queries.probe(query)
+                var best = TopK(capacity: parameters.k)
+                for candidate in found.sorted().prefix(parameters.k + 8) {
+                    let row = Int(candidate.row)
+                    let score = VectorKernels.dot(probe, store.vector(row: row), dimension: store.dimension)
+                    if score >= parameters.minimumScore, !store.isRemoved(row: row) { best.offer(score: score, row: candidate.row) }
+                }
+                answers.append(best.sorted().map { store.hit(row: Int($0.row), score: $0.score) })
             }
             slots[worker] = answers
         }

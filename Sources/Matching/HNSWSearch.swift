@@ -57,10 +57,13 @@ final class VisitedPool: Sendable {
 struct Frontier {
     private var scores: [Float] = []
     private var nodes: [UInt32] = []
+    /// Scratch for the unvisited neighbours of the node being expanded.
+    var pending: [Int] = []
 
     init(capacity: Int) {
         scores.reserveCapacity(capacity)
         nodes.reserveCapacity(capacity)
+        pending.reserveCapacity(512)
     }
 
     var isEmpty: Bool { scores.isEmpty }
@@ -162,14 +165,37 @@ struct LayerSearch {
             if score < results.admissionScore && (results.isFull || eligible == nil) { break }
             let list = graph.list(Int(node), level: level)
             let count = LinkList.count(list)
+            frontier.pending.removeAll(keepingCapacity: true)
             for index in 0..<count {
                 let neighbour = LinkList.neighbour(list, index)
-                guard neighbour < limit, visited.insert(neighbour) else { continue }
-                let neighbourScore = similarity(query, neighbour)
-                if !results.isFull || neighbourScore > results.admissionScore {
-                    frontier.push(neighbourScore, UInt32(neighbour))
-                    if eligible?(neighbour) ?? true { results.offer(score: neighbourScore, row: UInt32(neighbour)) }
+                if neighbour < limit && visited.insert(neighbour) { frontier.pending.append(neighbour) }
+            }
+            let pendingCount = frontier.pending.count
+            var index = 0
+            while index < pendingCount {
+                let scores: SIMD4<Float>
+                let group = min(4, pendingCount - index)
+                if group == 4 {
+                    scores = frontier.pending.withUnsafeBufferPointer { pending in
+                        VectorKernels.dot(
+                            query, rows: store.vector(row: pending[index]), store.vector(row: pending[index + 1]),
+                            store.vector(row: pending[index + 2]), store.vector(row: pending[index + 3]), dimension: store.dimension
+                        )
+                    }
+                } else {
+                    var partial = SIMD4<Float>(repeating: 0)
+                    for lane in 0..<group { partial[lane] = similarity(query, frontier.pending[index + lane]) }
+                    scores = partial
                 }
+                for lane in 0..<group {
+                    let neighbour = frontier.pending[index + lane]
+                    let neighbourScore = scores[lane]
+                    if !results.isFull || neighbourScore > results.admissionScore {
+                        frontier.push(neighbourScore, UInt32(neighbour))
+                        if eligible?(neighbour) ?? true { results.offer(score: neighbourScore, row: UInt32(neighbour)) }
+                    }
+                }
+                index += group
             }
         }
         return results

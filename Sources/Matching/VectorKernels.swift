@@ -33,7 +33,49 @@ enum VectorKernels {
             sum0 += rawA.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
                 * rawB.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
         }
-        return (sum0 + sum1).sum()
+        // Fold by halves in registers (the generic `sum()` is an out-of-line call).
+        let sixteen = sum0 + sum1
+        let eight = sixteen.lowHalf + sixteen.highHalf
+        let four = eight.lowHalf + eight.highHalf
+        return (four[0] + four[2]) + (four[1] + four[3])
+    }
+
+    /// Dot products of one query with four stored vectors. The four streams of loads are
+    /// independent, so their cache misses overlap: graph search reads scattered vectors and is
+    /// bound by memory latency, not arithmetic. Summation order differs from `dot`, so callers
+    /// re-score final results with `dot`.
+    @inline(__always)
+    static func dot(_ query: UnsafePointer<Float>, rows r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>,
+                    _ r2: UnsafePointer<Float>, _ r3: UnsafePointer<Float>, dimension: Int) -> SIMD4<Float> {
+        dimension == 128
+            ? floatDot4(query, r0, r1, r2, r3, dimension: 128)
+            : floatDot4(query, r0, r1, r2, r3, dimension: dimension)
+    }
+
+    @_optimize(speed)
+    @inline(__always)
+    private static func floatDot4(_ query: UnsafePointer<Float>, _ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>,
+                                  _ r2: UnsafePointer<Float>, _ r3: UnsafePointer<Float>, dimension: Int) -> SIMD4<Float> {
+        let rawQuery = UnsafeRawPointer(query)
+        let raw0 = UnsafeRawPointer(r0), raw1 = UnsafeRawPointer(r1)
+        let raw2 = UnsafeRawPointer(r2), raw3 = UnsafeRawPointer(r3)
+        var sum0 = SIMD8<Float>(), sum1 = SIMD8<Float>(), sum2 = SIMD8<Float>(), sum3 = SIMD8<Float>()
+        var offset = 0
+        let byteCount = dimension &* 4
+        while offset < byteCount {
+            let q = rawQuery.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+            sum0 += q * raw0.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+            sum1 += q * raw1.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+            sum2 += q * raw2.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+            sum3 += q * raw3.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+            offset &+= 32
+        }
+        // Transpose-and-add: lane i of the result is the sum of sum_i.
+        let fold0 = sum0.lowHalf + sum0.highHalf, fold1 = sum1.lowHalf + sum1.highHalf
+        let fold2 = sum2.lowHalf + sum2.highHalf, fold3 = sum3.lowHalf + sum3.highHalf
+        let a = SIMD4(fold0[0], fold1[0], fold2[0], fold3[0]) + SIMD4(fold0[1], fold1[1], fold2[1], fold3[1])
+        let b = SIMD4(fold0[2], fold1[2], fold2[2], fold3[2]) + SIMD4(fold0[3], fold1[3], fold2[3], fold3[3])
+        return a + b
     }
 
     /// Integer dot product of an int16 probe with an int8 gallery code, accumulated in Int32.

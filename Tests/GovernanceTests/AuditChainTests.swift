@@ -172,6 +172,27 @@ struct SampleChain {
         }
     }
 
+    @Test func concurrentAppendsFromTwoProcessesMakeOneChain() async throws {
+        try await withGovernedStore { governed in
+            // The server and a CLI each hold their own store on the file.
+            let logs = [AuditLog(store: governed.store), AuditLog(store: try governed.reopened())]
+            let digests = try (0..<4).map(Fixtures.photoDigest)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<40 {
+                    group.addTask {
+                        try await logs[index % 2].record(
+                            .detection(by: Fixtures.searcher, probeSHA256: digests[index % 4], faceCount: index))
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let entries = try await logs[0].entries()
+            #expect(entries.map(\.sequence) == Array(1...40))
+            #expect(Set(entries.map(\.result)).count == 40)
+            #expect(try await AuditVerifier.verify(logs[1]) == .intact(entryCount: 40, head: entries.last?.head))
+        }
+    }
+
     /// The hash definition documented on ``AuditEntry``, checked against values a separate
     /// Python implementation of that definition computed (hashlib; see the test's comment).
     @Test func hashesFollowTheDocumentedEncoding() throws {

@@ -1,0 +1,121 @@
+import ArgumentParser
+import Foundation
+import Gallery
+import Governance
+
+/// Where the keys and audit commands find the database; opens it with the governance tables.
+struct GovernanceDatabaseOptions: ParsableArguments {
+    @Option(
+        name: .customLong("database"),
+        help: "The SQLite database (default: BIOMATCH_HOME/data/biomatch.sqlite, where serve keeps it).")
+    var path: String?
+
+    /// Opens (creating and migrating if needed) the store with the governance tables.
+    func openStore() throws -> SQLiteGalleryStore {
+        let location = path.map { URL(filePath: $0) } ?? SQLiteGalleryStore.defaultLocation()
+        return try SQLiteGalleryStore(location: location, additionalMigrations: GovernanceSchema.migrations(for: .sqlite))
+    }
+
+    /// Who the audit log records for commands run here: a local operator, by login name.
+    static var localOperator: AuditActor {
+        .system("cli:\(ProcessInfo.processInfo.userName)")
+    }
+}
+
+extension Role: ExpressibleByArgument {}
+
+/// `biomatch keys`: create, list and revoke API keys.
+struct KeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys",
+        abstract: "Create, list and revoke API keys.",
+        discussion: """
+            Key changes made here are written to the audit log as actions of the local operator \
+            (system actor cli:<login name>).
+            """,
+        subcommands: [Create.self, List.self, Revoke.self]
+    )
+
+    /// `biomatch keys create`: prints a new key's secret, once.
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create an API key and print its secret (the only time it is shown).",
+            discussion: """
+                The secret goes to standard output on its own line, the key's details to standard \
+                error, so `SECRET=$(biomatch keys create ...)` captures just the secret. Admin keys \
+                cover every gallery; auditor keys use none; enroller, searcher and reviewer keys \
+                need at least one --gallery.
+                """
+        )
+
+        @Option(help: "Who or what will hold the key.")
+        var name: String
+
+        @Option(help: "The key's role: \(Role.allCases.map(\.rawValue).joined(separator: ", ")).")
+        var role: Role
+
+        @Option(name: .customLong("gallery"), help: "A gallery the key may use (repeat for several).")
+        var galleries: [String] = []
+
+        @OptionGroup var database: GovernanceDatabaseOptions
+
+        func run() async throws {
+            let registry = KeyRegistry(store: try database.openStore())
+            let scope: GalleryScope = role == .admin && galleries.isEmpty ? .allGalleries : .galleries(Set(galleries))
+            let issued = try await registry.create(name: name, role: role, scope: scope, by: GovernanceDatabaseOptions.localOperator)
+            standardError("created \(KeysCommand.summary(of: issued.key)); store the secret now, it is not shown again")
+            print(issued.secret)
+        }
+    }
+
+    /// `biomatch keys list`: every key, revoked ones included.
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List API keys (never their secrets).")
+
+        @OptionGroup var database: GovernanceDatabaseOptions
+
+        func run() async throws {
+            let keys = try await KeyRegistry(store: try database.openStore()).keys()
+            if keys.isEmpty {
+                print("no keys (serve creates an admin key on first start)")
+                return
+            }
+            let rows = [["ID", "NAME", "ROLE", "GALLERIES", "CREATED", "REVOKED"]] + keys.map { key in
+                [
+                    String(key.id.rawValue), key.name, key.role.rawValue, key.scope.description,
+                    key.createdAt.formatted(.iso8601), key.revokedAt?.formatted(.iso8601) ?? "-",
+                ]
+            }
+            let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+            for row in rows {
+                let cells = zip(row, widths).map { cell, width in cell.padding(toLength: width, withPad: " ", startingAt: 0) }
+                print(cells.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+            }
+        }
+    }
+
+    /// `biomatch keys revoke`: stops a key working, at once, in every process.
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke an API key; a running server refuses it from its next request.")
+
+        @Argument(help: "The key's id (see `biomatch keys list`).")
+        var id: Int64
+
+        @OptionGroup var database: GovernanceDatabaseOptions
+
+        func run() async throws {
+            let registry = KeyRegistry(store: try database.openStore())
+            let key = try await registry.revoke(APIKey.ID(id), by: GovernanceDatabaseOptions.localOperator)
+            print("revoked \(KeysCommand.summary(of: key))")
+        }
+    }
+
+    static func summary(of key: APIKey) -> String {
+        "key \(key.id.rawValue) '\(key.name)' (\(key.role), \(key.scope))"
+    }
+}
+
+/// Writes a line to standard error.
+func standardError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
