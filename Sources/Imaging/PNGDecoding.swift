@@ -83,6 +83,7 @@ enum PNGDecoding {
         Result { () throws(ImageDecodingError) in
             let (width, height) = try headerDimensions(bytes)
             try limits.checkDimensions(width: width, height: height, format: .png)
+            if let image = PNGDirectDecoding.decode(bytes) { return image }
             let session = try PNGReadSession(bytes)
             guard Int64(session.width) == width, Int64(session.height) == height else {
                 throw .corrupt(format: .png, reason: "libpng read a different size from the header")
