@@ -21,20 +21,37 @@ extension RGBImage {
         let columnY = (0..<targetWidth).map { WarpFixedPoint.scaled(inverse.d * Double($0)) }
         let sourceWidth = width
         let sourceHeight = height
+        let rowStride = width * 3
         pixels.withUnsafeBufferPointer { source in
             output.withUnsafeMutableBufferPointer { destination in
-                for y in 0..<targetHeight {
-                    let rowX = WarpFixedPoint.scaled(inverse.b * Double(y) + inverse.c) + WarpFixedPoint.rounding
-                    let rowY = WarpFixedPoint.scaled(inverse.e * Double(y) + inverse.f) + WarpFixedPoint.rounding
-                    var outputIndex = y * targetWidth * 3
-                    for x in 0..<targetWidth {
-                        // Now in 1/32 pixel: integer part and a 5-bit fraction.
-                        let sourceX = (rowX &+ columnX[x]) >> WarpFixedPoint.precisionDrop
-                        let sourceY = (rowY &+ columnY[x]) >> WarpFixedPoint.precisionDrop
-                        Self.sampleBilinear(
-                            source, width: sourceWidth, height: sourceHeight,
-                            x: sourceX, y: sourceY, into: destination, at: outputIndex)
-                        outputIndex += 3
+                columnX.withUnsafeBufferPointer { columnX in
+                    columnY.withUnsafeBufferPointer { columnY in
+                        for y in 0..<targetHeight {
+                            let rounding = WarpFixedPoint.rounding
+                            let rowX = WarpFixedPoint.scaled(inverse.b * Double(y) + inverse.c) + rounding
+                            let rowY = WarpFixedPoint.scaled(inverse.e * Double(y) + inverse.f) + rounding
+                            var outputIndex = y * targetWidth * 3
+                            for x in 0..<targetWidth {
+                                // Now in 1/32 pixel: integer part and a 5-bit fraction.
+                                let sourceX = (rowX &+ columnX[x]) &>> WarpFixedPoint.precisionDrop
+                                let sourceY = (rowY &+ columnY[x]) &>> WarpFixedPoint.precisionDrop
+                                let left = sourceX &>> WarpFixedPoint.fractionBits
+                                let top = sourceY &>> WarpFixedPoint.fractionBits
+                                // Most crop pixels have all four neighbours inside the image.
+                                if left >= 0 && top >= 0 && left < sourceWidth - 1 && top < sourceHeight - 1 {
+                                    Self.sampleInside(
+                                        source, at: top &* rowStride &+ left &* 3, rowStride: rowStride,
+                                        fractionX: sourceX & (WarpFixedPoint.steps - 1),
+                                        fractionY: sourceY & (WarpFixedPoint.steps - 1),
+                                        into: destination, at: outputIndex)
+                                } else {
+                                    Self.sampleBilinear(
+                                        source, width: sourceWidth, height: sourceHeight,
+                                        x: sourceX, y: sourceY, into: destination, at: outputIndex)
+                                }
+                                outputIndex &+= 3
+                            }
+                        }
                     }
                 }
             }
@@ -42,9 +59,32 @@ extension RGBImage {
         return RGBImage(width: targetWidth, height: targetHeight, pixels: output)
     }
 
+    /// One bilinear sample of all three channels whose four neighbours are all inside the image,
+    /// the top-left one at byte `base`; `fractionX` and `fractionY` are in 1/32 pixel.
+    @inline(__always)
+    private static func sampleInside(
+        _ source: UnsafeBufferPointer<UInt8>, at base: Int, rowStride: Int, fractionX: Int, fractionY: Int,
+        into destination: UnsafeMutableBufferPointer<UInt8>, at outputIndex: Int
+    ) {
+        let steps = WarpFixedPoint.steps
+        let weightTopLeft = Int32(truncatingIfNeeded: (steps &- fractionX) &* (steps &- fractionY) &* steps)
+        let weightTopRight = Int32(truncatingIfNeeded: fractionX &* (steps &- fractionY) &* steps)
+        let weightBottomLeft = Int32(truncatingIfNeeded: (steps &- fractionX) &* fractionY &* steps)
+        let weightBottomRight = Int32(truncatingIfNeeded: fractionX &* fractionY &* steps)
+        let top = source.baseAddress! + base
+        let bottom = top + rowStride
+        let output = destination.baseAddress! + outputIndex
+        let rounding = Int32(1 << (WarpFixedPoint.weightBits - 1))
+        for channel in 0..<3 {
+            let sum = Int32(top[channel]) &* weightTopLeft &+ Int32(top[channel &+ 3]) &* weightTopRight
+                &+ Int32(bottom[channel]) &* weightBottomLeft &+ Int32(bottom[channel &+ 3]) &* weightBottomRight
+            // The weights sum to 2^15, so the rounded result is at most 255.
+            output[channel] = UInt8(truncatingIfNeeded: (sum &+ rounding) &>> Int32(WarpFixedPoint.weightBits))
+        }
+    }
+
     /// One bilinear sample of all three channels at `(x, y)` in 1/32 pixel; neighbours outside
     /// the image are black.
-    @inline(__always)
     private static func sampleBilinear(
         _ source: UnsafeBufferPointer<UInt8>, width: Int, height: Int,
         x: Int, y: Int, into destination: UnsafeMutableBufferPointer<UInt8>, at outputIndex: Int
@@ -61,21 +101,11 @@ extension RGBImage {
         let weightTopRight = fractionX * (steps - fractionY) * steps
         let weightBottomLeft = (steps - fractionX) * fractionY * steps
         let weightBottomRight = fractionX * fractionY * steps
-        let rowStride = width * 3
-        let inside = left >= 0 && top >= 0 && left < width - 1 && top < height - 1
         for channel in 0..<3 {
-            let sum: Int
-            if inside {
-                let base = top * rowStride + left * 3 + channel
-                sum = Int(source[base]) * weightTopLeft + Int(source[base + 3]) * weightTopRight
-                    + Int(source[base + rowStride]) * weightBottomLeft
-                    + Int(source[base + rowStride + 3]) * weightBottomRight
-            } else {
-                sum = pixel(source, width, height, left, top, channel) * weightTopLeft
-                    + pixel(source, width, height, left + 1, top, channel) * weightTopRight
-                    + pixel(source, width, height, left, top + 1, channel) * weightBottomLeft
-                    + pixel(source, width, height, left + 1, top + 1, channel) * weightBottomRight
-            }
+            let sum = pixel(source, width, height, left, top, channel) * weightTopLeft
+                + pixel(source, width, height, left + 1, top, channel) * weightTopRight
+                + pixel(source, width, height, left, top + 1, channel) * weightBottomLeft
+                + pixel(source, width, height, left + 1, top + 1, channel) * weightBottomRight
             let value = (sum + (1 << (WarpFixedPoint.weightBits - 1))) >> WarpFixedPoint.weightBits
             destination[outputIndex + channel] = UInt8(clamping: value)
         }
