@@ -5,7 +5,8 @@ import CPNG
 ///
 /// libpng spends most of its time after zlib in its byte-at-a-time Paeth filter; here zlib
 /// inflates a block of rows at a time, each row is unfiltered a pixel at a time with all of its
-/// channels in one vector, and RGBA loses its alpha while the row is in cache. The pixels are
+/// channels in one vector (consecutive Paeth rows two at a time), and RGBA loses its alpha while
+/// the row is in cache. The pixels are
 /// the ones libpng's simplified reader returns for these files. The path is all-or-nothing:
 /// anything else, and any damage (a bad CRC, a short or overlong zlib stream, a bad filter
 /// byte), returns `nil` so that libpng decodes the file and reports the error as before.
@@ -37,21 +38,32 @@ enum PNGDirectDecoding {
                     succeeded = false
                     break
                 }
-                for row in 1...rowCount {
+                var row = 1
+                while row <= rowCount {
                     let current = block + row * stride
                     let above = block + (row - 1) * stride
-                    guard PNGFilter.unfilter(
-                        type: current[0], row: current + 1, above: above + 1, length: rowLength, channels: channels)
-                    else {
+                    let next = current + stride
+                    // Two Paeth rows in a row are undone together, the lower one pixel behind:
+                    // two independent dependency chains keep the core busier than one.
+                    let pairs = current[0] == 4 && row < rowCount && next[0] == 4
+                    if pairs {
+                        PNGFilter.paethPair(
+                            current + 1, next + 1, above: above + 1, length: rowLength, channels: channels)
+                    } else if !PNGFilter.unfilter(
+                        type: current[0], row: current + 1, above: above + 1, length: rowLength, channels: channels) {
                         succeeded = false
                         break
                     }
-                    if channels == 3 {
-                        outputRow.initialize(from: current + 1, count: rowLength)
-                    } else {
-                        dropAlpha(current + 1, pixelCount: width, into: outputRow)
+                    for finished in 0..<(pairs ? 2 : 1) {
+                        let reconstructed = current + finished * stride + 1
+                        if channels == 3 {
+                            outputRow.initialize(from: reconstructed, count: rowLength)
+                        } else {
+                            dropAlpha(reconstructed, pixelCount: width, into: outputRow)
+                        }
+                        outputRow += width * 3
                     }
-                    outputRow += width * 3
+                    row += pairs ? 2 : 1
                 }
                 block.update(from: block + rowCount * stride, count: stride)
                 firstRow += rowCount
@@ -298,36 +310,82 @@ private enum PNGFilter {
         }
     }
 
-    /// Paeth predictor per channel: whichever of left (a), above (b) and upper-left (c) is
-    /// closest to a + b - c, ties going to a, then b.
-    @inline(__always)
-    private static func paeth<P: PixelAccess>(
-        _ row: UnsafeMutablePointer<UInt8>, _ above: UnsafePointer<UInt8>, length: Int, _: P.Type
+    /// Paeth rows one below the other: `upper` (reconstructed against `above`) and `lower`
+    /// (against `upper`), the lower one a pixel behind so that its pixels above are done.
+    static func paethPair(
+        _ upper: UnsafeMutablePointer<UInt8>, _ lower: UnsafeMutablePointer<UInt8>, above: UnsafePointer<UInt8>,
+        length: Int, channels: Int
     ) {
-        var left = Lanes.zero
-        var upperLeft = Lanes.zero
-        var offset = 0
-        while offset < length {
-            let up = P.load(above + offset)
-            let towardsUp = up &- upperLeft  // p - a
-            let towardsLeft = left &- upperLeft  // p - b
-            let distanceLeft = absolute(towardsUp)
-            let distanceUp = absolute(towardsLeft)
-            let distanceUpperLeft = absolute(towardsUp &+ towardsLeft)
-            var predictor = upperLeft
-            predictor.replace(with: up, where: distanceUp .<= distanceUpperLeft)
-            predictor.replace(with: left, where: (distanceLeft .<= distanceUp) .& (distanceLeft .<= distanceUpperLeft))
-            left = (P.load(row + offset) &+ predictor) & 0xFF
-            P.store(left, row + offset)
-            upperLeft = up
-            offset += P.width
+        if channels == 4 {
+            paethPair(upper, lower, above: above, length: length, Pixel4.self)
+        } else {
+            paethPair(upper, lower, above: above, length: length, Pixel3.self)
         }
     }
 
     @inline(__always)
-    private static func absolute(_ value: Lanes) -> Lanes {
-        value.replacing(with: 0 &- value, where: value .< 0)
+    private static func paethPair<P: PixelAccess>(
+        _ upper: UnsafeMutablePointer<UInt8>, _ lower: UnsafeMutablePointer<UInt8>, above: UnsafePointer<UInt8>,
+        length: Int, _: P.Type
+    ) {
+        var upperCursor = PaethCursor()
+        var lowerCursor = PaethCursor()
+        upperCursor.step(upper, above: above, offset: 0, P.self)
+        var offset = P.width
+        while offset < length {
+            upperCursor.step(upper, above: above, offset: offset, P.self)
+            lowerCursor.step(lower, above: upper, offset: offset - P.width, P.self)
+            offset += P.width
+        }
+        lowerCursor.step(lower, above: upper, offset: length - P.width, P.self)
     }
+
+    @inline(__always)
+    private static func paeth<P: PixelAccess>(
+        _ row: UnsafeMutablePointer<UInt8>, _ above: UnsafePointer<UInt8>, length: Int, _: P.Type
+    ) {
+        var cursor = PaethCursor()
+        var offset = 0
+        while offset < length {
+            cursor.step(row, above: above, offset: offset, P.self)
+            offset += P.width
+        }
+    }
+}
+
+/// Walks one row of the Paeth filter: the reconstructed pixel to the left (a) and the one above
+/// it (c) carried from pixel to pixel.
+private struct PaethCursor {
+    var left = Lanes.zero
+    var upperLeft = Lanes.zero
+
+    /// Reconstructs the pixel at `offset`: the predictor is whichever of left (a), above (b) and
+    /// upper-left (c) is closest to a + b - c, ties going to a, then b.
+    @inline(__always)
+    mutating func step<P: PixelAccess>(
+        _ row: UnsafeMutablePointer<UInt8>, above: UnsafePointer<UInt8>, offset: Int, _: P.Type
+    ) {
+        let up = P.load(above + offset)
+        let towardsUp = up &- upperLeft  // b - c
+        let towardsLeft = left &- upperLeft  // a - c
+        let distanceLeft = absolute(towardsUp)  // |p - a|
+        let distanceUp = absolute(towardsLeft)  // |p - b|
+        let distanceUpperLeft = absolute(towardsUp &+ towardsLeft)  // |p - c|
+        // Signed "greater than" is one instruction on SSE2; "less or equal" is two.
+        var fallback = up
+        fallback.replace(with: upperLeft, where: distanceUp .> distanceUpperLeft)
+        var predictor = left
+        predictor.replace(with: fallback, where: (distanceLeft .> distanceUp) .| (distanceLeft .> distanceUpperLeft))
+        left = (P.load(row + offset) &+ predictor) & 0xFF
+        P.store(left, row + offset)
+        upperLeft = up
+    }
+
+}
+
+@inline(__always)
+private func absolute(_ value: Lanes) -> Lanes {
+    value.replacing(with: 0 &- value, where: value .< 0)
 }
 
 /// One pixel's channels as 16-bit lanes (the fourth unused for RGB).
