@@ -12,9 +12,17 @@ public struct HNSWConfiguration: Sendable, Equatable {
     public var buildThreads: Int
     /// Seed for node levels, so equal inputs build equal graphs on one thread.
     public var seed: UInt64
+    /// Walk the graph (while building and searching) on int8 codes instead of float vectors:
+    /// a quarter of the memory traffic per visited node, which is what graph search waits on.
+    /// Final candidates are always re-scored from the float vectors. Costs 132 bytes per template.
+    public var quantisedTraversal: Bool
 
     /// Creates a configuration; the defaults match common FAISS settings (M 32, efConstruction 200).
-    public init(neighbours: Int = 32, constructionBreadth: Int = 200, searchBreadth: Int = 64, buildThreads: Int? = nil, seed: UInt64 = 42) {
+    public init(
+        neighbours: Int = 32, constructionBreadth: Int = 200, searchBreadth: Int = 64, buildThreads: Int? = nil,
+        seed: UInt64 = 42, quantisedTraversal: Bool = true
+    ) {
+        self.quantisedTraversal = quantisedTraversal
         self.neighbours = neighbours
         self.constructionBreadth = constructionBreadth
         self.searchBreadth = searchBreadth
@@ -71,7 +79,7 @@ public final class HNSWIndex: TemplateIndex {
     public init(dimension: Int = 128, configuration: HNSWConfiguration = HNSWConfiguration()) throws(MatchingError) {
         self.dimension = dimension
         self.configuration = try configuration.validated()
-        let store = try TemplateStore(dimension: dimension, keepsCodes: false)
+        let store = try TemplateStore(dimension: dimension, keepsCodes: configuration.quantisedTraversal)
         current = Mutex(HNSWCore(store: store, graph: Self.makeGraph(configuration)))
     }
 
@@ -150,20 +158,33 @@ public final class HNSWIndex: TemplateIndex {
         let breadth = max(parameters.searchBreadth ?? configuration.searchBreadth, parameters.k)
         let filter = parameters.filter
         let eligible: @Sendable (Int) -> Bool = { row in store.isEligible(row: row, filter: filter) }
+        let quantised = core.store.keepsCodes
+        if quantised { queries.quantise() }
         let workers = min(queries.count, Parallel.processorCount)
         let slots = WorkerSlots<[[SearchHit]]>(repeating: [], count: workers)
         let pool = visitedPool
         Parallel.run(workers: workers) { worker in
             var answers: [[SearchHit]] = []
             for query in Parallel.slice(queries.count, worker: worker, of: workers) {
-                let found = pool.withSet(nodeCount: store.rowCount) { visited in
-                    search.search(queries.probe(query), breadth: breadth, visited: visited, eligible: eligible)
-                }
-                // Re-score the best with the canonical kernel, so scores equal a flat index's
-                // bit for bit, and drop removals that landed during the walk.
                 let probe = queries.probe(query)
+                let graphQuery = GraphQuery(
+                    floats: probe, codes: quantised ? queries.probeCodes(query) : nil, scale: quantised ? queries.scales[query] : 1
+                )
+                let found = pool.withSet(nodeCount: store.rowCount) { visited in
+                    search.search(graphQuery, breadth: breadth, visited: visited, eligible: eligible)
+                }
+                // Walk scores are approximate (int8 codes, or a different summation order): every
+                // candidate that could be in the exact top k given the error bound is re-scored
+                // with the canonical float kernel, so scores equal a flat index's bit for bit.
+                // Removals that landed during the walk are dropped here.
+                let bound = quantised
+                    ? store.maxCodeError + (1 + store.maxCodeError) * queries.errorNorms[query] + QuantisedScan.roundingSlack
+                    : QuantisedScan.roundingSlack
+                let ranked = found.sorted()
+                var cutoff = parameters.minimumScore - bound
+                if ranked.count >= parameters.k { cutoff = max(cutoff, ranked[parameters.k - 1].score - 2 * bound) }
                 var best = TopK(capacity: parameters.k)
-                for candidate in found.sorted().prefix(parameters.k + 8) {
+                for candidate in ranked where candidate.score >= cutoff {
                     let row = Int(candidate.row)
                     let score = VectorKernels.dot(probe, store.vector(row: row), dimension: store.dimension)
                     if score >= parameters.minimumScore, !store.isRemoved(row: row) { best.offer(score: score, row: candidate.row) }
@@ -240,34 +261,51 @@ struct GraphBuilder: Sendable {
             if view.entryNode == row { return }
         }
         let search = LayerSearch(store: store, graph: view)
-        let query = store.vector(row: row)
-        var node = view.entryNode
-        var score = search.similarity(query, node)
-        var currentLevel = view.topLevel
-        while currentLevel > level {
-            (node, score) = search.greedy(query, from: node, score: score, level: currentLevel)
-            currentLevel -= 1
-        }
-        var frontier = Frontier(capacity: graph.constructionBreadth * 4)
-        pool.withSet(nodeCount: store.rowCount) { visited in
-            for linkLevel in stride(from: min(level, view.topLevel), through: 0, by: -1) {
-                visited.reset(nodeCount: store.rowCount)
-                let found = search.beam(
-                    query, from: node, score: score, breadth: graph.constructionBreadth, level: linkLevel,
-                    visited: visited, frontier: &frontier, eligible: nil
-                ).sorted().filter { Int($0.row) != row }
-                if let best = found.first {
-                    node = Int(best.row)
-                    score = best.score
+        let vector = store.vector(row: row)
+        var queryCodes = [Int16](repeating: 0, count: store.dimension)
+        queryCodes.withUnsafeMutableBufferPointer { codes in
+            let quantised = core.store.keepsCodes
+                ? QuantisedVector.quantise(vector, dimension: store.dimension, levels: 32767, into: codes.baseAddress!)
+                : QuantisedVector(scale: 1, errorNorm: 0)
+            let query = GraphQuery(floats: vector, codes: core.store.keepsCodes ? UnsafePointer(codes.baseAddress!) : nil, scale: quantised.scale)
+            var node = view.entryNode
+            var score = search.similarity(query, node)
+            var currentLevel = view.topLevel
+            while currentLevel > level {
+                (node, score) = search.greedy(query, from: node, score: score, level: currentLevel)
+                currentLevel -= 1
+            }
+            let frontier = Frontier(capacity: graph.constructionBreadth * 4)
+            // Choose neighbours level by level, top down; only then write this node's lists
+            // (all levels) and after that the links back to it, so a concurrent search that
+            // reaches the node at any level finds its lists below complete.
+            var chosenPerLevel: [[(score: Float, row: UInt32)]] = []
+            let topLinkLevel = min(level, view.topLevel)
+            pool.withSet(nodeCount: store.rowCount) { visited in
+                for linkLevel in stride(from: topLinkLevel, through: 0, by: -1) {
+                    visited.reset(nodeCount: store.rowCount)
+                    let found = search.beam(
+                        query, from: node, score: score, breadth: graph.constructionBreadth, level: linkLevel,
+                        visited: visited, frontier: frontier, eligible: nil
+                    ).sorted().filter { Int($0.row) != row }
+                    if let best = found.first {
+                        node = Int(best.row)
+                        score = best.score
+                    }
+                    // Level 0 holds twice as many links as the others (the paper's Mmax0 = 2M).
+                    let capacity = linkLevel == 0 ? 2 * graph.neighbours : graph.neighbours
+                    chosenPerLevel.append(selectNeighbours(found, limit: capacity, store: store))
                 }
-                // Level 0 holds twice as many links as the others (the paper's Mmax0 = 2M).
-                let capacity = linkLevel == 0 ? 2 * graph.neighbours : graph.neighbours
-                let chosen = selectNeighbours(found, limit: capacity, store: store)
+            }
+            for linkLevel in stride(from: 0, through: topLinkLevel, by: 1) {
                 let ownList = view.list(row, level: linkLevel)
                 _ = LinkList.lock(ownList)
-                LinkList.store(ownList, chosen.map(\.row))
-                for neighbour in chosen {
-                    connect(Int(neighbour.row), to: row, score: neighbour.score, level: linkLevel, capacity: capacity, view: view, store: store)
+                LinkList.store(ownList, chosenPerLevel[topLinkLevel - linkLevel].map(\.row))
+            }
+            for linkLevel in stride(from: 0, through: topLinkLevel, by: 1) {
+                let capacity = linkLevel == 0 ? 2 * graph.neighbours : graph.neighbours
+                for neighbour in chosenPerLevel[topLinkLevel - linkLevel] {
+                    connect(Int(neighbour.row), to: row, level: linkLevel, capacity: capacity, view: view, store: store)
                 }
             }
         }
@@ -280,22 +318,55 @@ struct GraphBuilder: Sendable {
     func selectNeighbours(_ candidates: [(score: Float, row: UInt32)], limit: Int, store: StoreView) -> [(score: Float, row: UInt32)] {
         var chosen: [(score: Float, row: UInt32)] = []
         chosen.reserveCapacity(limit)
-        for candidate in candidates {
-            if chosen.count >= limit { break }
-            let vector = store.vector(row: Int(candidate.row))
-            var keep = true
-            for kept in chosen where VectorKernels.dot(vector, store.vector(row: Int(kept.row)), dimension: store.dimension) > candidate.score {
-                keep = false
-                break
+        var chosenRows: [Int] = []
+        chosenRows.reserveCapacity(limit)
+        let search = LayerSearch(store: store, graph: HNSWGraph.View(chunks: [], entry: .max))
+        withUnsafeTemporaryAllocation(of: Int16.self, capacity: store.dimension) { scratch in
+            for candidate in candidates {
+                if chosen.count >= limit { break }
+                let query = storedQuery(row: Int(candidate.row), store: store, scratch: scratch.baseAddress!)
+                // Compare with the kept neighbours four at a time (their loads overlap).
+                var keep = true
+                var index = 0
+                chosenRows.withUnsafeBufferPointer { kept in
+                    while keep && index + 4 <= kept.count {
+                        let similarities = search.similarities(query, kept[index], kept[index + 1], kept[index + 2], kept[index + 3])
+                        if any(similarities .> SIMD4(repeating: candidate.score)) { keep = false }
+                        index += 4
+                    }
+                    while keep && index < kept.count {
+                        if search.similarity(query, kept[index]) > candidate.score { keep = false }
+                        index += 1
+                    }
+                }
+                if keep {
+                    chosen.append(candidate)
+                    chosenRows.append(Int(candidate.row))
+                }
             }
-            if keep { chosen.append(candidate) }
         }
         return chosen
     }
 
+    /// A stored row as a graph query: its float vector, and its int8 code widened to int16 when
+    /// the store keeps codes (pairwise similarities during construction then read codes only).
+    @_optimize(speed)
+    private func storedQuery(row: Int, store: StoreView, scratch: UnsafeMutablePointer<Int16>) -> GraphQuery {
+        guard core.store.keepsCodes else { return GraphQuery(floats: store.vector(row: row), codes: nil, scale: 1) }
+        let code = store.code(row: row)
+        let source = UnsafeRawPointer(code.codes)
+        let destination = UnsafeMutableRawPointer(scratch)
+        for offset in stride(from: 0, to: store.dimension, by: 16) {
+            let bytes = source.loadUnaligned(fromByteOffset: offset, as: SIMD16<Int8>.self)
+            destination.storeBytes(of: VectorKernels.widen(bytes.lowHalf), toByteOffset: offset * 2, as: SIMD8<Int16>.self)
+            destination.storeBytes(of: VectorKernels.widen(bytes.highHalf), toByteOffset: offset * 2 + 16, as: SIMD8<Int16>.self)
+        }
+        return GraphQuery(floats: store.vector(row: row), codes: UnsafePointer(scratch), scale: code.scale)
+    }
+
     /// Adds `newRow` to `node`'s list at `level`, pruning with the heuristic when full.
     @_optimize(speed)
-    private func connect(_ node: Int, to newRow: Int, score: Float, level: Int, capacity: Int, view: HNSWGraph.View, store: StoreView) {
+    private func connect(_ node: Int, to newRow: Int, level: Int, capacity: Int, view: HNSWGraph.View, store: StoreView) {
         let list = view.list(node, level: level)
         let count = LinkList.lock(list)
         if count < capacity {
@@ -303,12 +374,28 @@ struct GraphBuilder: Sendable {
             LinkList.unlock(list, count: count + 1)
             return
         }
-        let vector = store.vector(row: node)
-        var candidates: [(score: Float, row: UInt32)] = [(score, UInt32(newRow))]
+        let search = LayerSearch(store: store, graph: view)
+        var candidates: [(score: Float, row: UInt32)] = []
         candidates.reserveCapacity(count + 1)
-        for index in 0..<count {
-            let neighbour = LinkList.neighbour(list, index)
-            candidates.append((VectorKernels.dot(vector, store.vector(row: neighbour), dimension: store.dimension), UInt32(neighbour)))
+        withUnsafeTemporaryAllocation(of: Int16.self, capacity: store.dimension) { scratch in
+            let query = storedQuery(row: node, store: store, scratch: scratch.baseAddress!)
+            candidates.append((search.similarity(query, newRow), UInt32(newRow)))
+            var index = 0
+            while index + 4 <= count {
+                let rows = (LinkList.neighbour(list, index), LinkList.neighbour(list, index + 1),
+                            LinkList.neighbour(list, index + 2), LinkList.neighbour(list, index + 3))
+                let similarities = search.similarities(query, rows.0, rows.1, rows.2, rows.3)
+                candidates.append((similarities[0], UInt32(rows.0)))
+                candidates.append((similarities[1], UInt32(rows.1)))
+                candidates.append((similarities[2], UInt32(rows.2)))
+                candidates.append((similarities[3], UInt32(rows.3)))
+                index += 4
+            }
+            while index < count {
+                let neighbour = LinkList.neighbour(list, index)
+                candidates.append((search.similarity(query, neighbour), UInt32(neighbour)))
+                index += 1
+            }
         }
         candidates.sort { $0.score > $1.score }
         let kept = selectNeighbours(candidates, limit: capacity, store: store)

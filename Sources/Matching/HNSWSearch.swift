@@ -53,61 +53,99 @@ final class VisitedPool: Sendable {
     }
 }
 
-/// An unbounded max-heap of (score, node): the frontier of a layer search, best first.
-struct Frontier {
-    private var scores: [Float] = []
-    private var nodes: [UInt32] = []
-    /// Scratch for the unvisited neighbours of the node being expanded.
-    var pending: [Int] = []
+/// An unbounded max-heap of (score, node): the frontier of a layer search, best first; plus
+/// scratch space for the node being expanded. Owned by one search at a time; raw buffers
+/// because these few operations run for every visited node.
+final class Frontier {
+    private var scores: UnsafeMutablePointer<Float>
+    private var nodes: UnsafeMutablePointer<UInt32>
+    private var capacity: Int
+    private(set) var count = 0
+    /// Unvisited neighbours of the node being expanded.
+    let pending: UnsafeMutablePointer<Int>
+    var pendingCount = 0
+    /// Sum of early touches of memory about to be read; kept so the loads are not removed.
+    var touched: UInt8 = 0
 
     init(capacity: Int) {
-        scores.reserveCapacity(capacity)
-        nodes.reserveCapacity(capacity)
-        pending.reserveCapacity(512)
+        self.capacity = max(capacity, 64)
+        scores = .allocate(capacity: self.capacity)
+        nodes = .allocate(capacity: self.capacity)
+        pending = .allocate(capacity: 1024)
     }
 
-    var isEmpty: Bool { scores.isEmpty }
-
-    mutating func removeAll() {
-        scores.removeAll(keepingCapacity: true)
-        nodes.removeAll(keepingCapacity: true)
+    deinit {
+        scores.deallocate()
+        nodes.deallocate()
+        pending.deallocate()
     }
 
-    mutating func push(_ score: Float, _ node: UInt32) {
-        scores.append(score)
-        nodes.append(node)
-        var child = scores.count - 1
+    var isEmpty: Bool { count == 0 }
+
+    /// The best node still waiting (frontier not empty).
+    var topNode: Int { Int(nodes[0]) }
+
+    func removeAll() { count = 0 }
+
+    @_optimize(speed)
+    func push(_ score: Float, _ node: UInt32) {
+        if count == capacity { grow() }
+        var child = count
+        count += 1
         while child > 0 {
-            let parent = (child - 1) / 2
-            guard scores[child] > scores[parent] else { break }
-            scores.swapAt(child, parent)
-            nodes.swapAt(child, parent)
+            let parent = (child - 1) >> 1
+            guard score > scores[parent] else { break }
+            scores[child] = scores[parent]
+            nodes[child] = nodes[parent]
             child = parent
         }
+        scores[child] = score
+        nodes[child] = node
     }
 
-    mutating func pop() -> (score: Float, node: UInt32) {
+    @_optimize(speed)
+    func pop() -> (score: Float, node: UInt32) {
         let top = (scores[0], nodes[0])
-        let lastScore = scores.removeLast()
-        let lastNode = nodes.removeLast()
-        if !scores.isEmpty {
-            scores[0] = lastScore
-            nodes[0] = lastNode
-            var parent = 0
-            let count = scores.count
-            while true {
-                let left = 2 * parent + 1
-                guard left < count else { break }
-                var best = left
-                if left + 1 < count, scores[left + 1] > scores[left] { best = left + 1 }
-                guard scores[best] > scores[parent] else { break }
-                scores.swapAt(best, parent)
-                nodes.swapAt(best, parent)
-                parent = best
-            }
+        count -= 1
+        guard count > 0 else { return top }
+        let lastScore = scores[count]
+        let lastNode = nodes[count]
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1
+            guard left < count else { break }
+            var best = left
+            if left + 1 < count, scores[left + 1] > scores[left] { best = left + 1 }
+            guard scores[best] > lastScore else { break }
+            scores[parent] = scores[best]
+            nodes[parent] = nodes[best]
+            parent = best
         }
+        scores[parent] = lastScore
+        nodes[parent] = lastNode
         return top
     }
+
+    private func grow() {
+        let larger = capacity * 2
+        let newScores = UnsafeMutablePointer<Float>.allocate(capacity: larger)
+        let newNodes = UnsafeMutablePointer<UInt32>.allocate(capacity: larger)
+        newScores.update(from: scores, count: count)
+        newNodes.update(from: nodes, count: count)
+        scores.deallocate()
+        nodes.deallocate()
+        scores = newScores
+        nodes = newNodes
+        capacity = larger
+    }
+}
+
+/// A probe as a graph walk sees it: its unit float vector and, when the graph is walked on
+/// int8 codes, its int16 codes and their scale.
+struct GraphQuery {
+    let floats: UnsafePointer<Float>
+    let codes: UnsafePointer<Int16>?
+    let scale: Float
 }
 
 /// Greedy and beam searches over one consistent view of the graph and its store.
@@ -115,14 +153,43 @@ struct LayerSearch {
     let store: StoreView
     let graph: HNSWGraph.View
 
+    /// Similarity used to walk the graph: approximate (int8 codes) when the query carries codes.
     @inline(__always)
-    func similarity(_ query: UnsafePointer<Float>, _ node: Int) -> Float {
-        VectorKernels.dot(query, store.vector(row: node), dimension: store.dimension)
+    func similarity(_ query: GraphQuery, _ node: Int) -> Float {
+        if let codes = query.codes {
+            let code = store.code(row: node)
+            return Float(VectorKernels.dot(codes, code.codes, dimension: store.dimension)) * (query.scale * code.scale)
+        }
+        return VectorKernels.dot(query.floats, store.vector(row: node), dimension: store.dimension)
+    }
+
+    /// Reads the first byte a similarity of `node` will need (a software prefetch).
+    @inline(__always)
+    func touch(_ query: GraphQuery, _ node: Int) -> UInt8 {
+        if query.codes != nil {
+            // A 128-byte code spans two cache lines.
+            let codes = store.code(row: node).codes
+            return UInt8(bitPattern: codes[0]) &+ UInt8(bitPattern: codes[store.dimension &- 1])
+        }
+        return UInt8(truncatingIfNeeded: store.vector(row: node)[0].bitPattern)
+    }
+
+    @inline(__always)
+    func similarities(_ query: GraphQuery, _ n0: Int, _ n1: Int, _ n2: Int, _ n3: Int) -> SIMD4<Float> {
+        if let codes = query.codes {
+            let c0 = store.code(row: n0), c1 = store.code(row: n1), c2 = store.code(row: n2), c3 = store.code(row: n3)
+            let dots = VectorKernels.dot(codes, codes: c0.codes, c1.codes, c2.codes, c3.codes, dimension: store.dimension)
+            return SIMD4<Float>(dots) * (SIMD4(c0.scale, c1.scale, c2.scale, c3.scale) * query.scale)
+        }
+        return VectorKernels.dot(
+            query.floats, rows: store.vector(row: n0), store.vector(row: n1), store.vector(row: n2), store.vector(row: n3),
+            dimension: store.dimension
+        )
     }
 
     /// Follows the best neighbour at `level` until none improves.
     @_optimize(speed)
-    func greedy(_ query: UnsafePointer<Float>, from start: Int, score startScore: Float, level: Int) -> (node: Int, score: Float) {
+    func greedy(_ query: GraphQuery, from start: Int, score startScore: Float, level: Int) -> (node: Int, score: Float) {
         var node = start
         var best = startScore
         var improved = true
@@ -149,8 +216,8 @@ struct LayerSearch {
     /// enter the results but every node is still walked through.
     @_optimize(speed)
     func beam(
-        _ query: UnsafePointer<Float>, from start: Int, score startScore: Float, breadth: Int, level: Int,
-        visited: VisitedSet, frontier: inout Frontier, eligible: ((Int) -> Bool)?
+        _ query: GraphQuery, from start: Int, score startScore: Float, breadth: Int, level: Int,
+        visited: VisitedSet, frontier: Frontier, eligible: ((Int) -> Bool)?
     ) -> TopK {
         var results = TopK(capacity: breadth)
         frontier.removeAll()
@@ -163,32 +230,38 @@ struct LayerSearch {
             // Past the worst kept result nothing better can follow (unless a filter keeps the
             // results from filling, in which case the walk continues).
             if score < results.admissionScore && (results.isFull || eligible == nil) { break }
+            // Touch the next candidate's links now so that miss overlaps this node's work.
+            if !frontier.isEmpty {
+                frontier.touched &+= UInt8(truncatingIfNeeded: graph.list(frontier.topNode, level: level)[0].load(ordering: .relaxed))
+            }
             let list = graph.list(Int(node), level: level)
             let count = LinkList.count(list)
-            frontier.pending.removeAll(keepingCapacity: true)
+            let pending = frontier.pending
+            var pendingCount = 0
             for index in 0..<count {
                 let neighbour = LinkList.neighbour(list, index)
-                if neighbour < limit && visited.insert(neighbour) { frontier.pending.append(neighbour) }
+                if neighbour < limit && visited.insert(neighbour) {
+                    pending[pendingCount] = neighbour
+                    pendingCount += 1
+                }
             }
-            let pendingCount = frontier.pending.count
+            // Start every vector's first miss before the arithmetic needs any of them.
+            var touched = frontier.touched
+            for index in 0..<pendingCount { touched &+= touch(query, pending[index]) }
+            frontier.touched = touched
             var index = 0
             while index < pendingCount {
                 let scores: SIMD4<Float>
                 let group = min(4, pendingCount - index)
                 if group == 4 {
-                    scores = frontier.pending.withUnsafeBufferPointer { pending in
-                        VectorKernels.dot(
-                            query, rows: store.vector(row: pending[index]), store.vector(row: pending[index + 1]),
-                            store.vector(row: pending[index + 2]), store.vector(row: pending[index + 3]), dimension: store.dimension
-                        )
-                    }
+                    scores = similarities(query, pending[index], pending[index + 1], pending[index + 2], pending[index + 3])
                 } else {
                     var partial = SIMD4<Float>(repeating: 0)
-                    for lane in 0..<group { partial[lane] = similarity(query, frontier.pending[index + lane]) }
+                    for lane in 0..<group { partial[lane] = similarity(query, pending[index + lane]) }
                     scores = partial
                 }
                 for lane in 0..<group {
-                    let neighbour = frontier.pending[index + lane]
+                    let neighbour = pending[index + lane]
                     let neighbourScore = scores[lane]
                     if !results.isFull || neighbourScore > results.admissionScore {
                         frontier.push(neighbourScore, UInt32(neighbour))
@@ -203,7 +276,7 @@ struct LayerSearch {
 
     /// Descends from the entry point to level 0 and beam-searches there.
     func search(
-        _ query: UnsafePointer<Float>, breadth: Int, visited: VisitedSet, eligible: ((Int) -> Bool)?
+        _ query: GraphQuery, breadth: Int, visited: VisitedSet, eligible: ((Int) -> Bool)?
     ) -> TopK {
         guard !graph.isEmpty else { return TopK(capacity: breadth) }
         var node = graph.entryNode
@@ -213,7 +286,7 @@ struct LayerSearch {
             (node, score) = greedy(query, from: node, score: score, level: level)
             level -= 1
         }
-        var frontier = Frontier(capacity: breadth * 4)
-        return beam(query, from: node, score: score, breadth: breadth, level: 0, visited: visited, frontier: &frontier, eligible: eligible)
+        let frontier = Frontier(capacity: breadth * 4)
+        return beam(query, from: node, score: score, breadth: breadth, level: 0, visited: visited, frontier: frontier, eligible: eligible)
     }
 }

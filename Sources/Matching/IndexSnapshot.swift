@@ -84,7 +84,7 @@ public enum IndexSnapshot {
         let header = try file.header()
         let store: TemplateStore
         do {
-            store = try TemplateStore(dimension: header.dimension, keepsCodes: header.kind == .flatInt8)
+            store = try TemplateStore(dimension: header.dimension, keepsCodes: header.hasCodes)
         } catch {
             throw .malformed(reason: error.description)
         }
@@ -121,7 +121,8 @@ public enum IndexSnapshot {
             for row in 0..<rows { upperWords += graphView.level(of: row) * graphView.chunk(row).upperWidth }
         }
         var plan: [(Section, Int)] = [(.ids, rows * 8), (.owners, rows * 8), (.removed, (rows + 63) / 64 * 8), (.floats, rows * dimension * 4)]
-        if kind == .flatInt8 { plan += [(.codes, rows * dimension), (.codeScales, rows * 4)] }
+        let hasCodes = view.chunks.first?.codes != nil || kind == .flatInt8 || (hnsw?.quantisedTraversal ?? false)
+        if hasCodes { plan += [(.codes, rows * dimension), (.codeScales, rows * 4)] }
         if graphView != nil, let hnsw {
             let baseWidth = 1 + 2 * hnsw.neighbours
             plan += [(.levels, rows), (.baseLinks, rows * baseWidth * 4), (.upperLinks, upperWords * 4)]
@@ -184,7 +185,7 @@ public enum IndexSnapshot {
                 }
                 entries[index].checksum = checksum.finalize()
             }
-            let header = encodeHeader(kind: kind, view: view, graph: graph, hnsw: hnsw, entries: entries)
+            let header = encodeHeader(kind: kind, hasCodes: hasCodes, view: view, graph: graph, hnsw: hnsw, entries: entries)
             try withBytes(of: header) { (bytes) throws(SnapshotError) in try writer.write(bytes, at: 0) }
             try writer.finish()
         } catch {
@@ -218,6 +219,8 @@ public enum IndexSnapshot {
 
     struct Header {
         var kind: Kind
+        /// Int8 codes are stored (flags bit 0).
+        var hasCodes: Bool
         var dimension: Int
         var rowCount: Int
         var maxCodeError: Float
@@ -226,12 +229,13 @@ public enum IndexSnapshot {
         var sections: [Section: SectionEntry]
     }
 
-    private static func encodeHeader(kind: Kind, view: StoreView, graph: HNSWGraph?, hnsw: HNSWConfiguration?, entries: [SectionEntry]) -> [UInt8] {
+    private static func encodeHeader(kind: Kind, hasCodes: Bool, view: StoreView, graph: HNSWGraph?, hnsw: HNSWConfiguration?, entries: [SectionEntry]) -> [UInt8] {
         var bytes = signature
         func put32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
         func put64(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
         put32(formatVersion)
         put32(kind.rawValue)
+        put32(hasCodes ? 1 : 0)
         put32(UInt32(view.dimension))
         put32(UInt32(hnsw?.neighbours ?? 0))
         put32(UInt32(hnsw?.constructionBreadth ?? 0))
@@ -268,6 +272,7 @@ public enum IndexSnapshot {
         let version = get32()
         guard version <= formatVersion, version >= 1 else { throw .unsupportedVersion(found: version, supported: formatVersion) }
         let kindValue = get32()
+        let flags = get32()
         let dimension = Int(get32())
         let neighbours = Int(get32())
         let constructionBreadth = Int(get32())
@@ -298,12 +303,18 @@ public enum IndexSnapshot {
         var hnsw: HNSWConfiguration?
         if kind == .hnsw {
             do {
-                hnsw = try HNSWConfiguration(neighbours: neighbours, constructionBreadth: constructionBreadth, searchBreadth: searchBreadth, seed: seed).validated()
+                hnsw = try HNSWConfiguration(
+                    neighbours: neighbours, constructionBreadth: constructionBreadth, searchBreadth: searchBreadth,
+                    seed: seed, quantisedTraversal: flags & 1 != 0
+                ).validated()
             } catch {
                 throw .malformed(reason: error.description)
             }
         }
-        return Header(kind: kind, dimension: dimension, rowCount: Int(rowCount), maxCodeError: maxCodeError, hnsw: hnsw, entry: entry, sections: sections)
+        guard kind != .flatFloat32 || flags & 1 == 0, kind != .flatInt8 || flags & 1 == 1 else {
+            throw .malformed(reason: "index kind \(kindValue) with flags \(flags)")
+        }
+        return Header(kind: kind, hasCodes: flags & 1 != 0, dimension: dimension, rowCount: Int(rowCount), maxCodeError: maxCodeError, hnsw: hnsw, entry: entry, sections: sections)
     }
 }
 

@@ -77,6 +77,14 @@ struct StoreView: Sendable {
         UnsafePointer(chunks[row >> StoreChunk.rowShift].floats + (row & StoreChunk.rowMask) &* dimension)
     }
 
+    /// The int8 code of a row and its scale (stores that keep codes only).
+    @inline(__always)
+    func code(row: Int) -> (codes: UnsafePointer<Int8>, scale: Float) {
+        let chunk = chunks[row >> StoreChunk.rowShift]
+        let offset = row & StoreChunk.rowMask
+        return (UnsafePointer(chunk.codes! + offset &* dimension), chunk.codeScales![offset])
+    }
+
     @inline(__always)
     func isRemoved(row: Int) -> Bool {
         chunks[row >> StoreChunk.rowShift].isRemoved(offset: row & StoreChunk.rowMask)

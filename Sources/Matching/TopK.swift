@@ -60,29 +60,43 @@ struct TopK {
     }
 
     private mutating func siftUp(_ start: Int) {
-        var child = start
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard Self.isWorse(scores[child], rows[child], than: scores[parent], rows[parent]) else { break }
-            scores.swapAt(child, parent)
-            rows.swapAt(child, parent)
-            child = parent
+        scores.withUnsafeMutableBufferPointer { scores in
+            rows.withUnsafeMutableBufferPointer { rows in
+                let score = scores[start], row = rows[start]
+                var child = start
+                while child > 0 {
+                    let parent = (child - 1) >> 1
+                    guard Self.isWorse(score, row, than: scores[parent], rows[parent]) else { break }
+                    scores[child] = scores[parent]
+                    rows[child] = rows[parent]
+                    child = parent
+                }
+                scores[child] = score
+                rows[child] = row
+            }
         }
     }
 
     private mutating func siftDown(_ start: Int) {
-        var parent = start
-        let count = scores.count
-        while true {
-            let left = 2 * parent + 1
-            guard left < count else { return }
-            var worst = left
-            let right = left + 1
-            if right < count, Self.isWorse(scores[right], rows[right], than: scores[left], rows[left]) { worst = right }
-            guard Self.isWorse(scores[worst], rows[worst], than: scores[parent], rows[parent]) else { return }
-            scores.swapAt(worst, parent)
-            rows.swapAt(worst, parent)
-            parent = worst
+        scores.withUnsafeMutableBufferPointer { scores in
+            rows.withUnsafeMutableBufferPointer { rows in
+                let count = scores.count
+                let score = scores[start], row = rows[start]
+                var parent = start
+                while true {
+                    let left = 2 * parent + 1
+                    guard left < count else { break }
+                    var worst = left
+                    let right = left + 1
+                    if right < count, Self.isWorse(scores[right], rows[right], than: scores[left], rows[left]) { worst = right }
+                    guard Self.isWorse(scores[worst], rows[worst], than: score, row) else { break }
+                    scores[parent] = scores[worst]
+                    rows[parent] = rows[worst]
+                    parent = worst
+                }
+                scores[parent] = score
+                rows[parent] = row
+            }
         }
     }
 }

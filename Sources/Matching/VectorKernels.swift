@@ -101,18 +101,65 @@ enum VectorKernels {
             let bytes = rawCode.loadUnaligned(fromByteOffset: offset, as: SIMD16<Int8>.self)
             let low = rawProbe.loadUnaligned(fromByteOffset: offset &* 2, as: SIMD8<Int16>.self)
             let high = rawProbe.loadUnaligned(fromByteOffset: offset &* 2 &+ 16, as: SIMD8<Int16>.self)
-            sum0 &+= multiplyAddPairs(SIMD8<Int16>(truncatingIfNeeded: bytes.lowHalf), low)
-            sum1 &+= multiplyAddPairs(SIMD8<Int16>(truncatingIfNeeded: bytes.highHalf), high)
+            sum0 &+= multiplyAddPairs(widen(bytes.lowHalf), low)
+            sum1 &+= multiplyAddPairs(widen(bytes.highHalf), high)
             offset &+= 16
         }
         return (sum0 &+ sum1).wrappedSum()
     }
 
+    /// Integer dot products of one int16 probe with four int8 codes (independent loads overlap
+    /// their cache misses, as in the float version).
     @inline(__always)
+    static func dot(_ probe: UnsafePointer<Int16>, codes c0: UnsafePointer<Int8>, _ c1: UnsafePointer<Int8>,
+                    _ c2: UnsafePointer<Int8>, _ c3: UnsafePointer<Int8>, dimension: Int) -> SIMD4<Int32> {
+        dimension == 128
+            ? integerDot4(probe, c0, c1, c2, c3, dimension: 128)
+            : integerDot4(probe, c0, c1, c2, c3, dimension: dimension)
+    }
+
     @_optimize(speed)
+    @inline(__always)
+    private static func integerDot4(_ probe: UnsafePointer<Int16>, _ c0: UnsafePointer<Int8>, _ c1: UnsafePointer<Int8>,
+                                    _ c2: UnsafePointer<Int8>, _ c3: UnsafePointer<Int8>, dimension: Int) -> SIMD4<Int32> {
+        let rawProbe = UnsafeRawPointer(probe)
+        let raw0 = UnsafeRawPointer(c0), raw1 = UnsafeRawPointer(c1), raw2 = UnsafeRawPointer(c2), raw3 = UnsafeRawPointer(c3)
+        var sum0 = SIMD4<Int32>(), sum1 = SIMD4<Int32>(), sum2 = SIMD4<Int32>(), sum3 = SIMD4<Int32>()
+        var offset = 0
+        while offset < dimension {
+            let low = rawProbe.loadUnaligned(fromByteOffset: offset &* 2, as: SIMD8<Int16>.self)
+            let high = rawProbe.loadUnaligned(fromByteOffset: offset &* 2 &+ 16, as: SIMD8<Int16>.self)
+            let b0 = raw0.loadUnaligned(fromByteOffset: offset, as: SIMD16<Int8>.self)
+            let b1 = raw1.loadUnaligned(fromByteOffset: offset, as: SIMD16<Int8>.self)
+            let b2 = raw2.loadUnaligned(fromByteOffset: offset, as: SIMD16<Int8>.self)
+            let b3 = raw3.loadUnaligned(fromByteOffset: offset, as: SIMD16<Int8>.self)
+            sum0 &+= multiplyAddPairs(widen(b0.lowHalf), low) &+ multiplyAddPairs(widen(b0.highHalf), high)
+            sum1 &+= multiplyAddPairs(widen(b1.lowHalf), low) &+ multiplyAddPairs(widen(b1.highHalf), high)
+            sum2 &+= multiplyAddPairs(widen(b2.lowHalf), low) &+ multiplyAddPairs(widen(b2.highHalf), high)
+            sum3 &+= multiplyAddPairs(widen(b3.lowHalf), low) &+ multiplyAddPairs(widen(b3.highHalf), high)
+            offset &+= 16
+        }
+        return SIMD4(sum0.wrappedSum(), sum1.wrappedSum(), sum2.wrappedSum(), sum3.wrappedSum())
+    }
+
+    @_optimize(speed)
+    @inline(__always)
     private static func multiplyAddPairs(_ a: SIMD8<Int16>, _ b: SIMD8<Int16>) -> SIMD4<Int32> {
-        let products = SIMD8<Int32>(truncatingIfNeeded: a) &* SIMD8<Int32>(truncatingIfNeeded: b)
+        let products = widen(a) &* widen(b)
         return products.evenHalf &+ products.oddHalf
+    }
+
+    /// Sign-extends lane by lane. The generic `init(truncatingIfNeeded:)` is the same
+    /// operation but the optimiser may leave it as an out-of-line call inside large loops,
+    /// which costs more than the arithmetic; these always inline to `punpck` + shifts.
+    @inline(__always)
+    static func widen(_ v: SIMD8<Int8>) -> SIMD8<Int16> {
+        SIMD8(Int16(v[0]), Int16(v[1]), Int16(v[2]), Int16(v[3]), Int16(v[4]), Int16(v[5]), Int16(v[6]), Int16(v[7]))
+    }
+
+    @inline(__always)
+    static func widen(_ v: SIMD8<Int16>) -> SIMD8<Int32> {
+        SIMD8(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]))
     }
 
     /// Scales `vector` to unit length into `output`, or throws when it has no direction.

@@ -76,7 +76,10 @@ struct HNSWIndexTests {
                     guard visible > 0 else { continue }
                     let row = (round * 37) % visible
                     let hits = (try? index.search(Array(gallery.vector(at: row)), parameters: SearchParameters(k: 5))) ?? []
-                    if hits.first?.id != gallery.ids[row] || hits.first.map({ $0.score < 0.9999 }) ?? true { failures.withLock { $0 += 1 } }
+                    if hits.first?.id != gallery.ids[row] || hits.first.map({ $0.score < 0.9999 }) ?? true {
+                        failures.withLock { $0 += 1 }
+                        Issue.record("row \(row) of \(visible) visible: got \(hits.prefix(2))")
+                    }
                     round += 1
                 }
             }
