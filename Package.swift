@@ -74,10 +74,15 @@ let package = Package(
             name: "Governance",
             dependencies: ["Gallery", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // Every matcher operation, governed: authorised, purpose-checked and audited; the API and CLI both call it.
+        .target(
+            name: "Operations",
+            dependencies: ["Identification", "Governance", "FaceEngine", "Gallery", "Installation"]
+        ),
         .executableTarget(
             name: "biomatch",
             dependencies: [
-                "FaceEngine", "ModelPreparation", "Installation", "ONNXRuntime", "Imaging", "Server", "Gallery", "Governance", "Matching", "Identification",
+                "FaceEngine", "ModelPreparation", "Installation", "ONNXRuntime", "Imaging", "Server", "Gallery", "Governance", "Matching", "Identification", "Operations",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -86,6 +91,10 @@ let package = Package(
         .testTarget(
             name: "IdentificationTests",
             dependencies: ["Identification", "FaceEngine", "Gallery", "Imaging", "Installation"]
+        ),
+        .testTarget(
+            name: "OperationsTests",
+            dependencies: ["Operations", "Identification", "Governance", "FaceEngine", "Gallery", "Installation"]
         ),
         .testTarget(
             name: "GovernanceTests",

@@ -20,6 +20,8 @@ public enum AuditAction: String, Sendable, Hashable, CaseIterable, Codable {
     case search
     /// A 1:1 verification ran.
     case verify
+    /// Two images were compared 1:1, neither of them enrolled.
+    case compare
     /// Faces were detected in an image.
     case detect
     /// An API key was created.
@@ -40,7 +42,7 @@ public enum AuditAction: String, Sendable, Hashable, CaseIterable, Codable {
         case .subjectEnrolled: .subjectEnrolled
         case .templatesAdded: .templatesAdded
         case .subjectErased, .retentionErasure: .subjectDeleted
-        case .search, .verify, .detect, .keyCreated, .keyRevoked, .reviewDecision: nil
+        case .search, .verify, .compare, .detect, .keyCreated, .keyRevoked, .reviewDecision: nil
         }
     }
 

@@ -46,6 +46,13 @@ public struct AuditEvent: Sendable, Hashable {
             throw .invalidAuditEvent(reason: "a system actor needs a name")
         }
         switch action {
+        case .compare:
+            if justification == nil {
+                throw .invalidAuditEvent(reason: "compare needs a purpose and case reference")
+            }
+            if probeSHA256 == nil {
+                throw .invalidAuditEvent(reason: "compare needs the first image's SHA-256")
+            }
         case .search, .verify:
             if justification == nil {
                 throw .invalidAuditEvent(reason: "\(action.rawValue) needs a purpose and case reference")
@@ -164,32 +171,32 @@ public struct AuditCandidate: Sendable, Hashable {
 
 extension AuditEvent {
     /// A gallery creation by `principal` (the gallery's settings come from the change).
-    public static func galleryCreated(by principal: Principal) -> AuditEvent {
+    public static func galleryCreated(by principal: some AuditActing) -> AuditEvent {
         AuditEvent(action: .galleryCreated, actor: principal.auditActor)
     }
 
     /// A threshold change and the reason given for it.
-    public static func thresholdChanged(by principal: Principal, reason: String) -> AuditEvent {
+    public static func thresholdChanged(by principal: some AuditActing, reason: String) -> AuditEvent {
         AuditEvent(action: .thresholdChanged, actor: principal.auditActor, parameters: ["reason": .string(reason)])
     }
 
     /// A gallery erasure.
-    public static func galleryDeleted(by principal: Principal, galleryName: String) -> AuditEvent {
+    public static func galleryDeleted(by principal: some AuditActing, galleryName: String) -> AuditEvent {
         AuditEvent(action: .galleryDeleted, actor: principal.auditActor, galleryName: galleryName)
     }
 
     /// An enrolment into the named gallery.
-    public static func subjectEnrolled(by principal: Principal, galleryName: String) -> AuditEvent {
+    public static func subjectEnrolled(by principal: some AuditActing, galleryName: String) -> AuditEvent {
         AuditEvent(action: .subjectEnrolled, actor: principal.auditActor, galleryName: galleryName)
     }
 
     /// Templates added to a subject of the named gallery.
-    public static func templatesAdded(by principal: Principal, galleryName: String) -> AuditEvent {
+    public static func templatesAdded(by principal: some AuditActing, galleryName: String) -> AuditEvent {
         AuditEvent(action: .templatesAdded, actor: principal.auditActor, galleryName: galleryName)
     }
 
     /// A subject erased on request, with the reason given.
-    public static func subjectErased(by principal: Principal, galleryName: String, reason: String) -> AuditEvent {
+    public static func subjectErased(by principal: some AuditActing, galleryName: String, reason: String) -> AuditEvent {
         AuditEvent(
             action: .subjectErased, actor: principal.auditActor, galleryName: galleryName,
             parameters: ["reason": .string(reason)])
@@ -204,7 +211,7 @@ extension AuditEvent {
 
     /// A 1:N search and the candidates it returned, best first.
     public static func search(
-        by principal: Principal, gallery: GalleryRecord, justification: SearchJustification, probeSHA256: String,
+        by principal: some AuditActing, gallery: GalleryRecord, justification: SearchJustification, probeSHA256: String,
         parameters: [String: JSONValue] = [:], candidates: [AuditCandidate]
     ) -> AuditEvent {
         AuditEvent(
@@ -215,7 +222,7 @@ extension AuditEvent {
 
     /// A 1:1 verification of a probe against an enrolled subject.
     public static func verification(
-        by principal: Principal, gallery: GalleryRecord, justification: SearchJustification, probeSHA256: String,
+        by principal: some AuditActing, gallery: GalleryRecord, justification: SearchJustification, probeSHA256: String,
         subjectID: SubjectRecord.ID, score: Float, threshold: Float
     ) -> AuditEvent {
         AuditEvent(
@@ -225,8 +232,19 @@ extension AuditEvent {
             result: ["score": .number(score), "match": .bool(score >= threshold)])
     }
 
+    /// A 1:1 comparison of two images, neither enrolled; `probeSHA256` is the first image's hash.
+    public static func comparison(
+        by principal: some AuditActing, justification: SearchJustification, probeSHA256: String,
+        otherImageSHA256: String, score: Float, threshold: Float
+    ) -> AuditEvent {
+        AuditEvent(
+            action: .compare, actor: principal.auditActor, justification: justification, probeSHA256: probeSHA256,
+            parameters: ["otherImageSHA256": .string(otherImageSHA256), "threshold": .number(threshold)],
+            result: ["score": .number(score), "match": .bool(score >= threshold)])
+    }
+
     /// A face detection on an image.
-    public static func detection(by principal: Principal, probeSHA256: String, faceCount: Int) -> AuditEvent {
+    public static func detection(by principal: some AuditActing, probeSHA256: String, faceCount: Int) -> AuditEvent {
         AuditEvent(
             action: .detect, actor: principal.auditActor, probeSHA256: probeSHA256,
             result: ["faces": .integer(Int64(faceCount))])
@@ -234,7 +252,7 @@ extension AuditEvent {
 
     /// A reviewer's decision on one candidate of the search recorded at `searchSequence`.
     public static func reviewDecision(
-        by principal: Principal, gallery: GalleryRecord, searchSequence: Int64, subjectID: SubjectRecord.ID,
+        by principal: some AuditActing, gallery: GalleryRecord, searchSequence: Int64, subjectID: SubjectRecord.ID,
         decision: String, note: String? = nil
     ) -> AuditEvent {
         var parameters: [String: JSONValue] = [

@@ -74,6 +74,8 @@ public enum Permission: Sendable, Hashable, CustomStringConvertible {
     case search(String)
     /// Run a 1:1 verification against an enrolled subject.
     case verify(String)
+    /// Compare two images 1:1 (no gallery involved).
+    case compareImages
     /// Detect faces in an image (no gallery involved).
     case detect
     /// Record a review decision on a candidate list.
@@ -89,7 +91,7 @@ public enum Permission: Sendable, Hashable, CustomStringConvertible {
         case .configureGallery(let name), .readGallery(let name), .enrol(let name), .eraseSubject(let name),
             .search(let name), .verify(let name), .review(let name):
             name
-        case .createGallery, .detect, .readAudit, .manageKeys:
+        case .createGallery, .compareImages, .detect, .readAudit, .manageKeys:
             nil
         }
     }
@@ -101,6 +103,7 @@ public enum Permission: Sendable, Hashable, CustomStringConvertible {
         case .readGallery: [.admin, .enroller, .searcher, .reviewer]
         case .enrol, .eraseSubject: [.admin, .enroller]
         case .search, .verify: [.admin, .searcher]
+        case .compareImages: [.admin, .searcher]
         case .detect: [.admin, .enroller, .searcher]
         case .review: [.admin, .reviewer]
         case .readAudit: [.admin, .auditor]
@@ -116,6 +119,7 @@ public enum Permission: Sendable, Hashable, CustomStringConvertible {
         case .eraseSubject(let name): "erase subjects of gallery '\(name)'"
         case .search(let name): "search gallery '\(name)'"
         case .verify(let name): "verify against gallery '\(name)'"
+        case .compareImages: "compare two images"
         case .detect: "detect faces"
         case .review(let name): "review candidates of gallery '\(name)'"
         case .readAudit: "read the audit log"

@@ -9,12 +9,19 @@ final class GalleryIndex: Sendable {
         var attributes: [String: String]
     }
 
-    let record: GalleryRecord
     let templates: FlatIndex
     private let subjects: Mutex<[OwnerID: Subject]>
+    // The gallery's settings change (threshold) while searches run, so they sit behind a lock.
+    private let settings: Mutex<GalleryRecord>
+
+    /// The gallery as last stored.
+    var record: GalleryRecord {
+        get { settings.withLock { $0 } }
+        set { settings.withLock { $0 = newValue } }
+    }
 
     init(record: GalleryRecord, subjects: [OwnerID: Subject] = [:]) throws(IdentificationError) {
-        self.record = record
+        self.settings = Mutex(record)
         do { templates = try FlatIndex(dimension: TemplateFormat.dimension) } catch { throw .index(error) }
         self.subjects = Mutex(subjects)
     }
@@ -56,6 +63,14 @@ final class GalleryIndex: Sendable {
         try insert(
             TemplateBatch(
                 enrolled.templates.map { Template(id: Self.templateID($0.id), owner: owner, vector: $0.vector) },
+                dimension: TemplateFormat.dimension))
+    }
+
+    func add(_ templates: [TemplateRecord], to subject: SubjectRecord.ID) throws(IdentificationError) {
+        let owner = Self.owner(subject)
+        try insert(
+            TemplateBatch(
+                templates.map { Template(id: Self.templateID($0.id), owner: owner, vector: $0.vector) },
                 dimension: TemplateFormat.dimension))
     }
 

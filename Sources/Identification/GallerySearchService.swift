@@ -39,23 +39,62 @@ public final class GallerySearchService: Sendable {
 
     // MARK: Galleries
 
-    /// Creates a gallery (with an empty index) for the engine's template model.
+    /// Creates a gallery (with an empty index) for the engine's template model; `companion`
+    /// (an audit row) commits in the same transaction.
     public func createGallery(
         name: String, description: String = "", purpose: GalleryPurpose, retention: RetentionPolicy = .indefinite,
-        operatingThreshold: Float = GalleryRecord.defaultOperatingThreshold
+        operatingThreshold: Float = GalleryRecord.defaultOperatingThreshold, companion: CompanionRecord? = nil
     ) async throws(IdentificationError) -> GalleryRecord {
+        guard operatingThreshold.isFinite, (-1...1).contains(operatingThreshold) else {
+            throw .invalidInput(field: "operatingThreshold", reason: "must lie in -1...1, got \(operatingThreshold)")
+        }
         let record: GalleryRecord
         do {
             record = try await store.createGallery(
                 NewGallery(
                     name: name, description: description, purpose: purpose, retention: retention,
-                    operatingThreshold: operatingThreshold, modelIdentifier: engine.templateModelIdentifier))
+                    operatingThreshold: operatingThreshold, modelIdentifier: engine.templateModelIdentifier),
+                companion: companion)
         } catch {
             throw .store(error)
         }
         let index = try GalleryIndex(record: record)
         indexes.withLock { $0[name] = index }
         return record
+    }
+
+    /// The gallery's current settings.
+    public func gallery(named name: String) throws(IdentificationError) -> GalleryRecord {
+        try index(of: name).record
+    }
+
+    /// Changes a gallery's operating threshold; searches that start afterwards use it.
+    @discardableResult
+    public func setOperatingThreshold(
+        _ threshold: Float, gallery: String, companion: CompanionRecord? = nil
+    ) async throws(IdentificationError) -> GalleryRecord {
+        let index = try index(of: gallery)
+        guard threshold.isFinite, (-1...1).contains(threshold) else {
+            throw .invalidInput(field: "threshold", reason: "must lie in -1...1, got \(threshold)")
+        }
+        let updated: GalleryRecord
+        do {
+            updated = try await store.setOperatingThreshold(threshold, of: index.record.id, companion: companion)
+        } catch {
+            throw .store(error)
+        }
+        index.record = updated
+        return updated
+    }
+
+    /// Erases a gallery with every subject and template in it, then drops its index.
+    @discardableResult
+    public func deleteGallery(_ name: String, companion: CompanionRecord? = nil) async throws(IdentificationError) -> GalleryErasure {
+        let index = try index(of: name)
+        let erasure: GalleryErasure
+        do { erasure = try await store.deleteGallery(index.record.id, companion: companion) } catch { throw .store(error) }
+        indexes.withLock { _ = $0.removeValue(forKey: name) }
+        return erasure
     }
 
     /// The names of the galleries the service serves, sorted.
@@ -92,9 +131,18 @@ public final class GallerySearchService: Sendable {
     /// transaction, then join the gallery's index.
     @discardableResult
     public func enrol(
-        gallery: String, reference: String, attributes: [String: String] = [:], images: [[UInt8]]
+        gallery: String, reference: String, attributes: [String: String] = [:], retainUntil: Date? = nil,
+        images: [[UInt8]], companion: CompanionRecord? = nil
     ) async throws(IdentificationError) -> EnrolledSubject {
         _ = try index(of: gallery)
+        let samples = try await examineAll(images)
+        return try await enrol(
+            gallery: gallery, reference: reference, attributes: attributes, retainUntil: retainUntil,
+            samples: samples, companion: companion)
+    }
+
+    /// Examines every image for enrolment; the first refusal names its image.
+    public func examineAll(_ images: [[UInt8]]) async throws(IdentificationError) -> [EnrolmentSample] {
         guard !images.isEmpty else { throw .refused(.noImages) }
         var samples: [EnrolmentSample] = []
         for (position, image) in images.enumerated() {
@@ -103,43 +151,67 @@ public final class GallerySearchService: Sendable {
             case let .failure(reason): throw .refused(.image(index: position, reason: reason))
             }
         }
-        return try await enrol(gallery: gallery, reference: reference, attributes: attributes, samples: samples)
+        return samples
     }
 
     /// Enrols a subject from samples already examined (see ``examine(imageBytes:)``).
     @discardableResult
     public func enrol(
-        gallery: String, reference: String, attributes: [String: String] = [:], samples: [EnrolmentSample]
+        gallery: String, reference: String, attributes: [String: String] = [:], retainUntil: Date? = nil,
+        samples: [EnrolmentSample], companion: CompanionRecord? = nil
     ) async throws(IdentificationError) -> EnrolledSubject {
         let index = try index(of: gallery)
         guard !samples.isEmpty else { throw .refused(.noImages) }
-        let now = Date()
         let subject = NewSubject(
-            externalReference: reference, attributes: attributes,
-            templates: samples.map { sample in
-                NewTemplate(
-                    modelIdentifier: sample.template.modelIdentifier, vector: sample.template.values,
-                    quality: TemplateQuality(
-                        detectionScore: sample.detectionScore,
-                        measures: [
-                            "interOcularDistance": Float(sample.quality.interOcularDistance),
-                            "yawDegrees": Float(sample.quality.yawDegrees),
-                            "rollDegrees": Float(sample.quality.rollDegrees),
-                            "sharpness": Float(sample.quality.sharpness),
-                            "brightness": Float(sample.quality.brightness),
-                            "contrast": Float(sample.quality.contrast),
-                        ]),
-                    sourceImageSHA256: sample.sourceImageSHA256, capturedAt: now)
-            })
+            externalReference: reference, attributes: attributes, retainUntil: retainUntil,
+            templates: Self.newTemplates(samples))
         let enrolled: EnrolledSubject
         do {
-            enrolled = try await store.enrol(subject, in: index.record.id)
+            enrolled = try await store.enrol(subject, in: index.record.id, companion: companion)
         } catch {
             if case let .duplicateExternalReference(reference, _) = error { throw .refused(.duplicateReference(reference)) }
             throw .store(error)
         }
         try index.add(enrolled)
         return enrolled
+    }
+
+    /// Adds templates from examined samples to an enrolled subject, all or nothing.
+    @discardableResult
+    public func addTemplates(
+        gallery: String, reference: String, samples: [EnrolmentSample], companion: CompanionRecord? = nil
+    ) async throws(IdentificationError) -> [TemplateRecord] {
+        let index = try index(of: gallery)
+        guard !samples.isEmpty else { throw .refused(.noImages) }
+        let added: [TemplateRecord]
+        let subjectID: SubjectRecord.ID
+        do {
+            subjectID = try await store.subject(reference: reference, in: index.record.id).subject.id
+            added = try await store.addTemplates(Self.newTemplates(samples), to: subjectID, companion: companion)
+        } catch {
+            throw .store(error)
+        }
+        try index.add(added, to: subjectID)
+        return added
+    }
+
+    private static func newTemplates(_ samples: [EnrolmentSample]) -> [NewTemplate] {
+        let now = Date()
+        return samples.map { sample in
+            NewTemplate(
+                modelIdentifier: sample.template.modelIdentifier, vector: sample.template.values,
+                quality: TemplateQuality(
+                    detectionScore: sample.detectionScore,
+                    measures: [
+                        "interOcularDistance": Float(sample.quality.interOcularDistance),
+                        "yawDegrees": Float(sample.quality.yawDegrees),
+                        "rollDegrees": Float(sample.quality.rollDegrees),
+                        "sharpness": Float(sample.quality.sharpness),
+                        "brightness": Float(sample.quality.brightness),
+                        "contrast": Float(sample.quality.contrast),
+                    ]),
+                sourceImageSHA256: sample.sourceImageSHA256, capturedAt: now)
+        }
     }
 
     // MARK: Search and verification
@@ -230,16 +302,25 @@ public final class GallerySearchService: Sendable {
     /// Erases a subject and its templates from the store, then from the index: no search that
     /// starts after this returns finds the subject.
     @discardableResult
-    public func deleteSubject(gallery: String, reference: String) async throws(IdentificationError) -> SubjectErasure {
+    public func deleteSubject(
+        gallery: String, reference: String, companion: CompanionRecord? = nil
+    ) async throws(IdentificationError) -> SubjectErasure {
         let index = try index(of: gallery)
-        let erasure: SubjectErasure
-        do {
-            let enrolled = try await store.subject(reference: reference, in: index.record.id)
-            erasure = try await store.deleteSubject(enrolled.subject.id)
-        } catch {
+        let subjectID: SubjectRecord.ID
+        do { subjectID = try await store.subject(reference: reference, in: index.record.id).subject.id } catch {
             throw .store(error)
         }
-        index.remove(erasure)
+        return try await deleteSubject(subjectID, companion: companion)
+    }
+
+    /// Erases a subject by identifier (the retention sweeper's way in), then removes it from
+    /// its gallery's index.
+    @discardableResult
+    public func deleteSubject(_ id: SubjectRecord.ID, companion: CompanionRecord? = nil) async throws(IdentificationError) -> SubjectErasure {
+        let erasure: SubjectErasure
+        do { erasure = try await store.deleteSubject(id, companion: companion) } catch { throw .store(error) }
+        let index = indexes.withLock { $0.values.first { $0.record.id == erasure.subject.galleryID } }
+        index?.remove(erasure)
         return erasure
     }
 

@@ -7,15 +7,15 @@ import Testing
     /// Every permission, on a gallery inside the key's scope ("custody") where it names one.
     static let inScope: [Permission] = [
         .createGallery, .configureGallery("custody"), .readGallery("custody"), .enrol("custody"),
-        .eraseSubject("custody"), .search("custody"), .verify("custody"), .detect, .review("custody"), .readAudit,
-        .manageKeys,
+        .eraseSubject("custody"), .search("custody"), .verify("custody"), .compareImages, .detect, .review("custody"),
+        .readAudit, .manageKeys,
     ]
 
     /// The matrix as the issue states it, written out by hand: what each role may do.
     static let granted: [Role: Set<Permission>] = [
         .admin: Set(inScope),
         .enroller: [.readGallery("custody"), .enrol("custody"), .eraseSubject("custody"), .detect],
-        .searcher: [.readGallery("custody"), .search("custody"), .verify("custody"), .detect],
+        .searcher: [.readGallery("custody"), .search("custody"), .verify("custody"), .compareImages, .detect],
         .reviewer: [.readGallery("custody"), .review("custody")],
         .auditor: [.readAudit],
     ]
@@ -74,7 +74,7 @@ import Testing
         case .search: .search(gallery)
         case .verify: .verify(gallery)
         case .review: .review(gallery)
-        case .createGallery, .detect, .readAudit, .manageKeys: permission
+        case .createGallery, .compareImages, .detect, .readAudit, .manageKeys: permission
         }
     }
 }

@@ -1,0 +1,436 @@
+import FaceEngine
+import Foundation
+import Gallery
+import Governance
+import Identification
+import Installation
+
+/// Every operation of the matcher, governed: the caller is authorised for the gallery, searches
+/// and verifications carry a checked purpose and case reference, and each action writes its
+/// audit entry (gallery changes in the change's own transaction, searches before any result is
+/// returned). The HTTP API and the CLI both go through here, so they cannot drift apart.
+public final class MatcherOperations: Sendable {
+    /// The identification service (store, engine and indexes).
+    public let identification: GallerySearchService
+    /// API keys.
+    public let keys: KeyRegistry
+    /// The audit log.
+    public let auditLog: AuditLog
+    /// The configured search purposes.
+    public let purposes: PurposePolicy
+    /// Called with the stage timings of every image analysed (for metrics).
+    let analysisObserver: (@Sendable (StageTimings) -> Void)?
+
+    /// The most candidates a search may ask for.
+    public static let maximumCandidates = 100
+    /// The most subjects a listing returns per page.
+    public static let maximumPageSize = 1_000
+
+    /// The store the operations act on.
+    public var store: any GalleryStore { identification.store }
+    /// The engine that analyses images.
+    public var engine: FaceEngine { identification.engine }
+
+    private init(
+        identification: GallerySearchService, purposes: PurposePolicy,
+        analysisObserver: (@Sendable (StageTimings) -> Void)?
+    ) {
+        self.identification = identification
+        self.keys = KeyRegistry(store: identification.store)
+        self.auditLog = AuditLog(store: identification.store)
+        self.purposes = purposes
+        self.analysisObserver = analysisObserver
+    }
+
+    /// Opens the operations over a store that was opened with ``GovernanceSchema/migrations(for:)``,
+    /// rebuilding every gallery's index.
+    public static func open(
+        store: any GalleryStore, engine: FaceEngine, purposes: PurposePolicy = .fromEnvironment(),
+        analysisObserver: (@Sendable (StageTimings) -> Void)? = nil
+    ) async throws(OperationError) -> MatcherOperations {
+        let identification: GallerySearchService
+        do { identification = try await GallerySearchService.open(store: store, engine: engine) } catch {
+            throw .identification(error)
+        }
+        return MatcherOperations(identification: identification, purposes: purposes, analysisObserver: analysisObserver)
+    }
+
+    // MARK: - Galleries
+
+    /// Creates a gallery (admin).
+    public func createGallery(_ draft: GalleryDraft, by caller: Caller) async throws(OperationError) -> GalleryRecord {
+        try authorize(caller, .createGallery)
+        let retention: RetentionPolicy
+        switch draft.retentionDays {
+        case nil: retention = .indefinite
+        case let days?:
+            guard days > 0 else { throw .invalidRequest(field: "retentionDays", reason: "must be positive, got \(days)") }
+            retention = .daysAfterEnrolment(days)
+        }
+        let companion = try companion(for: .galleryCreated(by: caller))
+        do {
+            return try await identification.createGallery(
+                name: draft.name, description: draft.description, purpose: draft.purpose, retention: retention,
+                operatingThreshold: draft.operatingThreshold ?? GalleryRecord.defaultOperatingThreshold,
+                companion: companion)
+        } catch {
+            throw .identification(error)
+        }
+    }
+
+    /// The galleries the caller may read, by name, with their sizes.
+    public func galleries(visibleTo caller: Caller) async throws(OperationError) -> [GallerySummary] {
+        var summaries: [GallerySummary] = []
+        for name in identification.galleryNames where caller.may(.readGallery(name)) {
+            // A gallery erased while the list is built is left out.
+            if let summary = try? await gallerySummary(name) { summaries.append(summary) }
+        }
+        return summaries
+    }
+
+    /// One gallery with its size.
+    public func gallery(_ name: String, by caller: Caller) async throws(OperationError) -> GallerySummary {
+        try authorize(caller, .readGallery(name))
+        return try await gallerySummary(name)
+    }
+
+    /// Sets a gallery's operating threshold (admin), recording the reason in the audit log.
+    public func setThreshold(
+        _ threshold: Float, gallery: String, reason: String, by caller: Caller
+    ) async throws(OperationError) -> GalleryRecord {
+        try authorize(caller, .configureGallery(gallery))
+        guard !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw .invalidRequest(field: "reason", reason: "a threshold change needs a reason")
+        }
+        let companion = try companion(for: .thresholdChanged(by: caller, reason: reason))
+        do { return try await identification.setOperatingThreshold(threshold, gallery: gallery, companion: companion) } catch {
+            throw .identification(error)
+        }
+    }
+
+    /// Erases a gallery and everything in it (admin).
+    public func deleteGallery(_ name: String, by caller: Caller) async throws(OperationError) -> GalleryErasure {
+        try authorize(caller, .configureGallery(name))
+        let companion = try companion(for: .galleryDeleted(by: caller, galleryName: name))
+        do { return try await identification.deleteGallery(name, companion: companion) } catch {
+            throw .identification(error)
+        }
+    }
+
+    // MARK: - Subjects
+
+    /// Enrols a subject: every photo must hold exactly one face of acceptable quality, or
+    /// nothing is stored.
+    @discardableResult
+    public func enrol(_ request: EnrolmentRequest, by caller: Caller) async throws(OperationError) -> EnrolledSubject {
+        try authorize(caller, .enrol(request.gallery))
+        _ = try galleryRecord(request.gallery)
+        let samples = try await examineAll(request.images)
+        return try await enrol(request, samples: samples, by: caller)
+    }
+
+    /// Enrols a subject from samples already examined (bulk enrolment examines photos in
+    /// parallel, then stores them in order).
+    @discardableResult
+    public func enrol(
+        _ request: EnrolmentRequest, samples: [EnrolmentSample], by caller: Caller
+    ) async throws(OperationError) -> EnrolledSubject {
+        try authorize(caller, .enrol(request.gallery))
+        let companion = try companion(for: .subjectEnrolled(by: caller, galleryName: request.gallery))
+        do {
+            return try await identification.enrol(
+                gallery: request.gallery, reference: request.reference, attributes: request.attributes,
+                retainUntil: request.retainUntil, samples: samples, companion: companion)
+        } catch {
+            throw .identification(error)
+        }
+    }
+
+    /// Examines one photo for enrolment, for callers that report refusals image by image.
+    public func examine(imageBytes: [UInt8]) async throws(OperationError) -> Result<EnrolmentSample, ImageRefusalReason> {
+        do { return try await identification.examine(imageBytes: imageBytes) } catch { throw .identification(error) }
+    }
+
+    /// Adds photos to an enrolled subject, all or nothing.
+    public func addImages(
+        gallery: String, reference: String, images: [[UInt8]], by caller: Caller
+    ) async throws(OperationError) -> [TemplateRecord] {
+        try authorize(caller, .enrol(gallery))
+        _ = try galleryRecord(gallery)
+        let samples = try await examineAll(images)
+        let companion = try companion(for: .templatesAdded(by: caller, galleryName: gallery))
+        do {
+            return try await identification.addTemplates(
+                gallery: gallery, reference: reference, samples: samples, companion: companion)
+        } catch {
+            throw .identification(error)
+        }
+    }
+
+    /// A page of a gallery's subjects, in identifier order after `cursor`.
+    public func subjects(
+        in gallery: String, after cursor: SubjectRecord.ID?, limit: Int, by caller: Caller
+    ) async throws(OperationError) -> SubjectPage {
+        try authorize(caller, .readGallery(gallery))
+        guard (1...Self.maximumPageSize).contains(limit) else {
+            throw .invalidRequest(field: "limit", reason: "must lie in 1...\(Self.maximumPageSize), got \(limit)")
+        }
+        let record = try galleryRecord(gallery)
+        do { return try await store.subjects(in: record.id, after: cursor, limit: limit) } catch {
+            throw .identification(.store(error))
+        }
+    }
+
+    /// One subject with its templates.
+    public func subject(_ reference: String, in gallery: String, by caller: Caller) async throws(OperationError) -> EnrolledSubject {
+        try authorize(caller, .readGallery(gallery))
+        let record = try galleryRecord(gallery)
+        do { return try await store.subject(reference: reference, in: record.id) } catch {
+            throw .identification(.store(error))
+        }
+    }
+
+    /// Erases a subject at once: its rows, its index entries; the audit keeps hashes only.
+    public func eraseSubject(
+        _ reference: String, in gallery: String, reason: String = "erasure requested", by caller: Caller
+    ) async throws(OperationError) -> SubjectErasure {
+        try authorize(caller, .eraseSubject(gallery))
+        let companion = try companion(for: .subjectErased(by: caller, galleryName: gallery, reason: reason))
+        do { return try await identification.deleteSubject(gallery: gallery, reference: reference, companion: companion) } catch {
+            throw .identification(error)
+        }
+    }
+
+    // MARK: - Detection, search, verification
+
+    /// Detects and assesses every face in an image. Audited with the image's hash.
+    public func detect(imageBytes: [UInt8], by caller: Caller) async throws(OperationError) -> DetectionOutcome {
+        try authorize(caller, .detect)
+        let analysis = try await analyse(imageBytes)
+        let digest = FileDigest.sha256(of: imageBytes)
+        try await record(.detection(by: caller, probeSHA256: digest, faceCount: analysis.faces.count))
+        return DetectionOutcome(
+            imageWidth: analysis.imageWidth, imageHeight: analysis.imageHeight,
+            faces: Self.probeFaces(analysis.faces), imageSHA256: digest)
+    }
+
+    /// Searches a gallery with one face of a probe photo. The search is audited (purpose, case
+    /// reference, probe hash, parameters, candidates) before the candidates are returned.
+    public func search(_ request: SearchRequest, by caller: Caller) async throws(OperationError) -> SearchOutcome {
+        try authorize(caller, .search(request.gallery))
+        let gallery = try galleryRecord(request.gallery)
+        let justification = try justify(request.justification, gallery: gallery)
+        guard (1...Self.maximumCandidates).contains(request.k) else {
+            throw .invalidRequest(field: "k", reason: "must lie in 1...\(Self.maximumCandidates), got \(request.k)")
+        }
+        let threshold = request.threshold ?? gallery.operatingThreshold
+        guard threshold.isFinite, threshold >= gallery.operatingThreshold, threshold <= 1 else {
+            throw .invalidRequest(
+                field: "threshold",
+                reason: "must lie in \(gallery.operatingThreshold)...1 (the gallery's operating threshold and above), got \(threshold)")
+        }
+        let analysis = try await analyse(request.image)
+        let chosen = try Self.choose(request.faceIndex, among: analysis.faces, field: "image")
+        let candidates: [Candidate]
+        do {
+            candidates = try identification.search(
+                gallery: request.gallery, probes: [analysis.faces[chosen].template], k: request.k,
+                threshold: threshold, attributeFilter: request.attributeFilter)
+        } catch {
+            throw .identification(error)
+        }
+        let digest = FileDigest.sha256(of: request.image)
+        var parameters: [String: JSONValue] = [
+            "k": .integer(Int64(request.k)), "threshold": .number(threshold), "faceIndex": .integer(Int64(chosen)),
+            "faceCount": .integer(Int64(analysis.faces.count)),
+        ]
+        if !request.attributeFilter.isEmpty {
+            parameters["attributeFilter"] = .object(request.attributeFilter.mapValues { .string($0) })
+        }
+        let entry = try await record(
+            .search(
+                by: caller, gallery: gallery, justification: justification, probeSHA256: digest, parameters: parameters,
+                candidates: candidates.map { AuditCandidate(subjectID: $0.subjectID, score: $0.score) }))
+        var ranked: [RankedCandidate] = []
+        for candidate in candidates {
+            let stored = try? await store.subject(candidate.subjectID)
+            ranked.append(
+                RankedCandidate(
+                    rank: candidate.rank, subjectReference: candidate.subjectReference, subjectID: candidate.subjectID,
+                    score: candidate.score, bestTemplateID: candidate.bestTemplateID,
+                    templateQuality: stored?.templates.first { $0.id == candidate.bestTemplateID }?.quality))
+        }
+        return SearchOutcome(
+            gallery: gallery, faces: Self.probeFaces(analysis.faces), searchedFace: chosen, candidates: ranked,
+            threshold: threshold, k: request.k, probeSHA256: digest, auditSequence: entry.sequence,
+            justification: justification)
+    }
+
+    /// Verifies one face of a probe photo against an enrolled subject; audited.
+    public func verify(_ request: SubjectVerificationRequest, by caller: Caller) async throws(OperationError) -> VerificationOutcome {
+        try authorize(caller, .verify(request.gallery))
+        let gallery = try galleryRecord(request.gallery)
+        let justification = try justify(request.justification, gallery: gallery)
+        let threshold = try checkedThreshold(request.threshold ?? gallery.operatingThreshold)
+        let analysis = try await analyse(request.image)
+        let chosen = try Self.choose(request.faceIndex, among: analysis.faces, field: "image")
+        let verification: Verification
+        let subjectID: SubjectRecord.ID
+        do {
+            subjectID = try await store.subject(reference: request.subjectReference, in: gallery.id).subject.id
+            verification = try await identification.verify(
+                gallery: request.gallery, template: analysis.faces[chosen].template,
+                subjectReference: request.subjectReference, threshold: threshold)
+        } catch let error as IdentificationError {
+            throw .identification(error)
+        } catch let error as GalleryError {
+            throw .identification(.store(error))
+        } catch {
+            throw .invalidRequest(field: "subject", reason: "\(error)")
+        }
+        let entry = try await record(
+            .verification(
+                by: caller, gallery: gallery, justification: justification,
+                probeSHA256: FileDigest.sha256(of: request.image), subjectID: subjectID, score: verification.score,
+                threshold: threshold))
+        return VerificationOutcome(
+            subjectReference: request.subjectReference, score: verification.score, threshold: threshold,
+            isMatch: verification.isMatch, faces: Self.probeFaces(analysis.faces), comparedFace: chosen,
+            auditSequence: entry.sequence)
+    }
+
+    /// Compares the largest faces of two photos; audited with both hashes.
+    public func compare(_ request: ImageComparisonRequest, by caller: Caller) async throws(OperationError) -> VerificationOutcome {
+        try authorize(caller, .compareImages)
+        let justification = try justify(request.justification, gallery: nil)
+        let threshold = try checkedThreshold(request.threshold ?? GalleryRecord.defaultOperatingThreshold)
+        let first = try await analyse(request.first)
+        let second = try await analyse(request.second)
+        let firstFace = try Self.choose(nil, among: first.faces, field: "first image")
+        let secondFace = try Self.choose(nil, among: second.faces, field: "second image")
+        let score: Float
+        do { score = try first.faces[firstFace].template.cosineSimilarity(to: second.faces[secondFace].template) } catch {
+            throw .identification(.engine(error))
+        }
+        let entry = try await record(
+            .comparison(
+                by: caller, justification: justification, probeSHA256: FileDigest.sha256(of: request.first),
+                otherImageSHA256: FileDigest.sha256(of: request.second), score: score, threshold: threshold))
+        return VerificationOutcome(
+            subjectReference: nil, score: score, threshold: threshold, isMatch: score >= threshold,
+            faces: Self.probeFaces(first.faces), comparedFace: firstFace, auditSequence: entry.sequence)
+    }
+
+    // MARK: - Retention
+
+    /// Erases every subject whose retention ended at or before `date` (its own retain-until
+    /// date, or its gallery's days-after-enrolment rule), each with its `retentionErasure` audit
+    /// entry in the same transaction, and returns the erasures. Runs in batches of `batchSize`
+    /// until none are left; the retention sweeper calls it periodically.
+    @discardableResult
+    public func sweepExpiredSubjects(asOf date: Date = Date(), batchSize: Int = 500) async throws(OperationError) -> [SubjectErasure] {
+        var erasures: [SubjectErasure] = []
+        while true {
+            let expired: [SubjectRecord]
+            do { expired = try await store.expiredSubjects(asOf: date, limit: batchSize) } catch {
+                throw .identification(.store(error))
+            }
+            if expired.isEmpty { return erasures }
+            for subject in expired {
+                let galleryName = identification.galleryNames.first { name in
+                    (try? identification.gallery(named: name).id) == subject.galleryID
+                }
+                let companion = try companion(
+                    for: .retentionErasure(galleryName: galleryName, retainedUntil: subject.retainUntil ?? date))
+                do { erasures.append(try await identification.deleteSubject(subject.id, companion: companion)) } catch {
+                    // Erased by someone else since the listing: nothing left to do for it.
+                    if case .store(.unknownSubject) = error { continue }
+                    throw .identification(error)
+                }
+            }
+        }
+    }
+
+    // MARK: - Audit
+
+    /// Up to `limit` audit entries after `position` (auditors and admins).
+    public func auditEntries(after position: Int64?, limit: Int, by caller: Caller) async throws(OperationError) -> [AuditEntry] {
+        try authorize(caller, .readAudit)
+        guard (1...Self.maximumPageSize).contains(limit) else {
+            throw .invalidRequest(field: "limit", reason: "must lie in 1...\(Self.maximumPageSize), got \(limit)")
+        }
+        do { return try await auditLog.entries(after: position, limit: limit) } catch { throw .governance(error) }
+    }
+
+    // MARK: - Helpers
+
+    private func authorize(_ caller: Caller, _ permission: Permission) throws(OperationError) {
+        do { try caller.authorize(permission) } catch { throw .governance(error) }
+    }
+
+    private func galleryRecord(_ name: String) throws(OperationError) -> GalleryRecord {
+        do { return try identification.gallery(named: name) } catch { throw .identification(error) }
+    }
+
+    private func gallerySummary(_ name: String) async throws(OperationError) -> GallerySummary {
+        let record = try galleryRecord(name)
+        do { return GallerySummary(gallery: record, counts: try await store.counts(in: record.id)) } catch {
+            throw .identification(.store(error))
+        }
+    }
+
+    private func justify(_ stated: StatedJustification, gallery: GalleryRecord?) throws(OperationError) -> SearchJustification {
+        do { return try purposes.justify(purpose: stated.purpose, caseReference: stated.caseReference, gallery: gallery) } catch {
+            throw .governance(error)
+        }
+    }
+
+    private func checkedThreshold(_ threshold: Float) throws(OperationError) -> Float {
+        guard threshold.isFinite, (-1...1).contains(threshold) else {
+            throw .invalidRequest(field: "threshold", reason: "must lie in -1...1, got \(threshold)")
+        }
+        return threshold
+    }
+
+    private func companion(for event: AuditEvent) throws(OperationError) -> CompanionRecord {
+        do { return try auditLog.companion(for: event) } catch { throw .governance(error) }
+    }
+
+    @discardableResult
+    private func record(_ event: AuditEvent) async throws(OperationError) -> AuditEntry {
+        do { return try await auditLog.record(event) } catch { throw .governance(error) }
+    }
+
+    private func examineAll(_ images: [[UInt8]]) async throws(OperationError) -> [EnrolmentSample] {
+        do { return try await identification.examineAll(images) } catch { throw .identification(error) }
+    }
+
+    private func analyse(_ imageBytes: [UInt8]) async throws(OperationError) -> ImageAnalysis {
+        let analysis: ImageAnalysis
+        do { analysis = try await engine.analysis(ofImageBytes: imageBytes) } catch {
+            throw .identification(.engine(error))
+        }
+        analysisObserver?(analysis.timings)
+        return analysis
+    }
+
+    /// The face a request named, or the largest one.
+    static func choose(_ requested: Int?, among faces: [AnalyzedFace], field: String) throws(OperationError) -> Int {
+        guard !faces.isEmpty else { throw .noFaceInImage(field: field) }
+        if let requested {
+            guard faces.indices.contains(requested) else { throw .noSuchFace(index: requested, faceCount: faces.count) }
+            return requested
+        }
+        var largest = 0
+        for index in faces.indices where faces[index].detection.box.area > faces[largest].detection.box.area {
+            largest = index
+        }
+        return largest
+    }
+
+    static func probeFaces(_ faces: [AnalyzedFace]) -> [ProbeFace] {
+        faces.enumerated().map { index, face in
+            ProbeFace(index: index, detection: face.detection, quality: face.quality, verdict: face.verdict)
+        }
+    }
+}

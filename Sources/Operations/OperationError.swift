@@ -1,0 +1,30 @@
+import FaceEngine
+import Gallery
+import Governance
+import Identification
+
+/// Why an operation was refused or failed. A refused operation changed nothing: no row, no
+/// index entry, no audit entry.
+public enum OperationError: Error, CustomStringConvertible {
+    /// Authentication, authorisation, purpose or audit failed; see the governance error.
+    case governance(GovernanceError)
+    /// The identification service refused or failed (unknown gallery, refused enrolment, ...).
+    case identification(IdentificationError)
+    /// A request field is missing, out of range or malformed.
+    case invalidRequest(field: String, reason: String)
+    /// The probe image holds no face.
+    case noFaceInImage(field: String)
+    /// The request named a face the image does not have.
+    case noSuchFace(index: Int, faceCount: Int)
+
+    public var description: String {
+        switch self {
+        case .governance(let error): error.description
+        case .identification(let error): error.description
+        case .invalidRequest(let field, let reason): "invalid \(field): \(reason)"
+        case .noFaceInImage(let field): "no face was found in \(field)"
+        case .noSuchFace(let index, let faceCount):
+            "face \(index) was requested but the image holds \(faceCount) face\(faceCount == 1 ? "" : "s") (numbered from 0)"
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import FaceEngine
+import Foundation
+import Gallery
+import Governance
+import Imaging
+import Installation
+import Operations
+
+/// The shared engine, test photos and a governed store in a temporary folder.
+enum Support {
+    static let installation = Installation.fromEnvironment()
+
+    /// One engine for all tests: its sessions are safe to share.
+    static let engine: Result<FaceEngine, FaceEngineError> = Result { () throws(FaceEngineError) in
+        try FaceEngine(installation: installation)
+    }
+
+    static func photo(_ name: String) throws -> [UInt8] {
+        Array(try Data(contentsOf: installation.testPhotosDirectory.appending(path: name)))
+    }
+
+    static func decoded(_ name: String) throws -> RGBImage {
+        try ImageDecoder().decode(try photo(name))
+    }
+
+    /// Two photos side by side on one canvas (the second below-right of nothing: just to the
+    /// right), as a PNG: an image with two faces.
+    static func sideBySide(_ left: RGBImage, _ right: RGBImage) throws -> [UInt8] {
+        let width = left.width + right.width
+        let height = max(left.height, right.height)
+        var canvas = RGBImage(width: width, height: height)
+        for (image, offset) in [(left, 0), (right, left.width)] {
+            for row in 0..<image.height {
+                let source = row * image.width * 3
+                let target = (row * width + offset) * 3
+                canvas.pixels.replaceSubrange(target..<target + image.width * 3, with: image.pixels[source..<source + image.width * 3])
+            }
+        }
+        return try canvas.pngData()
+    }
+
+    /// The photo shrunk by `factor` and enlarged back: the face stays, its detail goes.
+    static func blurred(_ name: String, factor: Int) throws -> [UInt8] {
+        let image = try decoded(name)
+        let small = image.resizedBilinear(width: image.width / factor, height: image.height / factor)
+        return try small.resizedBilinear(width: image.width, height: image.height).pngData()
+    }
+
+    /// A governed store in a fresh folder, operations over it, and one key per role.
+    struct Fixture {
+        let folder: URL
+        let store: SQLiteGalleryStore
+        let operations: MatcherOperations
+        let admin: Caller
+        let enroller: Caller
+        let searcher: Caller
+        let outsider: Caller
+        let auditor: Caller
+
+        var databaseFile: URL { folder.appending(path: "biomatch.sqlite") }
+
+        func cleanUp() { try? FileManager.default.removeItem(at: folder) }
+
+        func auditCount() async throws -> Int {
+            try await operations.auditLog.entries(limit: 100_000).count
+        }
+    }
+
+    static func fixture() async throws -> Fixture {
+        let folder = FileManager.default.temporaryDirectory.appending(path: "operations-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let store = try SQLiteGalleryStore(
+            location: folder.appending(path: "biomatch.sqlite"), additionalMigrations: GovernanceSchema.migrations(for: .sqlite))
+        let operations = try await MatcherOperations.open(store: store, engine: try engine.get(), purposes: PurposePolicy())
+        func key(_ role: Role, _ scope: GalleryScope) async throws -> Caller {
+            .key(try await operations.keys.create(name: "\(role) key", role: role, scope: scope, by: .system("test")).key.principal)
+        }
+        return Fixture(
+            folder: folder, store: store, operations: operations,
+            admin: try await key(.admin, .allGalleries),
+            enroller: try await key(.enroller, .galleries(["custody"])),
+            searcher: try await key(.searcher, .galleries(["custody"])),
+            outsider: try await key(.searcher, .galleries(["immigration"])),
+            auditor: try await key(.auditor, .galleries([])))
+    }
+}
