@@ -2,24 +2,28 @@ import ArgumentParser
 import FaceEngine
 import Foundation
 import Gallery
+import Governance
 import Identification
 import Installation
+import Operations
 
-/// Where the CLI's gallery commands keep their data.
-struct DatabaseOptions: ParsableArguments {
-    @Option(help: "SQLite gallery file (default: <data directory>/biomatch.sqlite).")
-    var database: String?
-
-    /// Opens the store at `--database`, or the installation's default location.
-    func openStore() throws -> SQLiteGalleryStore {
-        let location = database.map { URL(filePath: $0) } ?? SQLiteGalleryStore.defaultLocation()
-        return try SQLiteGalleryStore(location: location)
+/// The governed operations over the local store, for commands that analyse images.
+extension GovernanceDatabaseOptions {
+    /// Opens the store with the governance tables and the operations over it, rebuilding indexes.
+    func openOperations(engine: FaceEngine) async throws -> MatcherOperations {
+        try await MatcherOperations.open(store: try openStore(), engine: engine)
     }
+}
 
-    /// Opens the store and the identification service over it, rebuilding the indexes.
-    func openService(engine: FaceEngine) async throws -> GallerySearchService {
-        try await GallerySearchService.open(store: try openStore(), engine: engine)
-    }
+/// `--purpose` and `--case-reference`, required by every search and verification.
+struct JustificationOptions: ParsableArguments {
+    @Option(help: "Why the search is made: one of the configured purposes (BIOMATCH_SEARCH_PURPOSES).")
+    var purpose: String
+
+    @Option(help: "The case the search serves; recorded in the audit log.")
+    var caseReference: String
+
+    var stated: StatedJustification { StatedJustification(purpose: purpose, caseReference: caseReference) }
 }
 
 extension GalleryPurpose: ExpressibleByArgument {}
@@ -28,13 +32,13 @@ extension GalleryPurpose: ExpressibleByArgument {}
 struct GalleryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gallery", abstract: "Create and inspect galleries.",
-        subcommands: [CreateGallery.self, ListGalleries.self, ShowGallery.self])
+        subcommands: [CreateGallery.self, ListGalleries.self, ShowGallery.self, SetThreshold.self, DeleteGallery.self])
 
     /// `biomatch gallery create NAME --purpose P`.
     struct CreateGallery: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a gallery.")
 
-        @OptionGroup var databaseOptions: DatabaseOptions
+        @OptionGroup var databaseOptions: GovernanceDatabaseOptions
         @Argument(help: "The gallery's unique name.") var name: String
         @Option(help: "Why the gallery exists: \(GalleryPurpose.allCases.map(\.rawValue).joined(separator: ", ")).")
         var purpose: GalleryPurpose
@@ -51,12 +55,12 @@ struct GalleryCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let store = try databaseOptions.openStore()
-            let record = try await store.createGallery(
-                NewGallery(
-                    name: name, description: description, purpose: purpose,
-                    retention: retentionDays.map { .daysAfterEnrolment($0) } ?? .indefinite,
-                    operatingThreshold: threshold, modelIdentifier: PinnedModel.sface.modelIdentifier))
+            let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment()))
+            let record = try await operations.createGallery(
+                GalleryDraft(
+                    name: name, description: description, purpose: purpose, retentionDays: retentionDays,
+                    operatingThreshold: threshold),
+                by: GovernanceDatabaseOptions.caller)
             print("created \(describe(record))")
         }
     }
@@ -65,7 +69,7 @@ struct GalleryCommand: AsyncParsableCommand {
     struct ListGalleries: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List galleries.")
 
-        @OptionGroup var databaseOptions: DatabaseOptions
+        @OptionGroup var databaseOptions: GovernanceDatabaseOptions
 
         func run() async throws {
             let store = try databaseOptions.openStore()
@@ -80,7 +84,7 @@ struct GalleryCommand: AsyncParsableCommand {
     struct ShowGallery: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one gallery.")
 
-        @OptionGroup var databaseOptions: DatabaseOptions
+        @OptionGroup var databaseOptions: GovernanceDatabaseOptions
         @Argument(help: "The gallery's name.") var name: String
 
         func run() async throws {
@@ -98,6 +102,130 @@ struct GalleryCommand: AsyncParsableCommand {
             print("templates:   \(counts.templates)")
         }
     }
+
+    /// `biomatch gallery threshold NAME VALUE --reason TEXT`.
+    struct SetThreshold: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "threshold", abstract: "Set a gallery's operating threshold; the reason goes to the audit log.")
+
+        @OptionGroup var databaseOptions: GovernanceDatabaseOptions
+        @Argument(help: "The gallery's name.") var name: String
+        @Argument(help: "The new operating threshold, -1...1.") var threshold: Float
+        @Option(help: "Why the threshold changes (for example the calibration it comes from).") var reason: String
+
+        func run() async throws {
+            let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment()))
+            let record = try await operations.setThreshold(
+                threshold, gallery: name, reason: reason, by: GovernanceDatabaseOptions.caller)
+            print("updated \(describe(record))")
+        }
+    }
+
+    /// `biomatch gallery delete NAME --confirm`.
+    struct DeleteGallery: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "delete", abstract: "Erase a gallery with all its subjects and templates.")
+
+        @OptionGroup var databaseOptions: GovernanceDatabaseOptions
+        @Argument(help: "The gallery's name.") var name: String
+        @Flag(help: "Confirm the erasure; it cannot be undone.") var confirm = false
+
+        func validate() throws {
+            guard confirm else { throw ValidationError("erasing a gallery cannot be undone: add --confirm") }
+        }
+
+        func run() async throws {
+            let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment()))
+            let erasure = try await operations.deleteGallery(name, by: GovernanceDatabaseOptions.caller)
+            print("erased gallery '\(name)': \(erasure.counts.subjects) subjects, \(erasure.counts.templates) templates")
+        }
+    }
+}
+
+/// `biomatch subject list|show|add-images|delete`.
+struct SubjectCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "subject", abstract: "List, show, extend and erase enrolled subjects.",
+        subcommands: [List.self, Show.self, AddImages.self, Delete.self])
+
+    /// `biomatch subject list GALLERY [--after ID] [--limit N]`.
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a gallery's subjects, a page at a time.")
+
+        @OptionGroup var databaseOptions: GovernanceDatabaseOptions
+        @Argument(help: "The gallery's name.") var gallery: String
+        @Option(help: "Start after this subject id (the previous page's cursor).") var after: Int64?
+        @Option(help: "Subjects per page.") var limit = 100
+
+        func run() async throws {
+            let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment()))
+            let page = try await operations.subjects(
+                in: gallery, after: after.map(SubjectRecord.ID.init), limit: limit, by: GovernanceDatabaseOptions.caller)
+            for subject in page.subjects {
+                print("\(subject.id.rawValue)  \(subject.externalReference)  enrolled \(subject.createdAt.formatted(.iso8601))")
+            }
+            if let cursor = page.nextCursor { print("more: --after \(cursor.rawValue)") }
+        }
+    }
+
+    /// `biomatch subject show GALLERY REF`.
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a subject and its templates (never the vectors).")
+
+        @OptionGroup var databaseOptions: GovernanceDatabaseOptions
+        @Argument(help: "The gallery's name.") var gallery: String
+        @Argument(help: "The subject's external reference.") var reference: String
+
+        func run() async throws {
+            let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment()))
+            let enrolled = try await operations.subject(reference, in: gallery, by: GovernanceDatabaseOptions.caller)
+            print("subject:     \(enrolled.subject.externalReference) (id \(enrolled.subject.id.rawValue))")
+            print("attributes:  \(enrolled.subject.attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))")
+            print("retain until: \(enrolled.subject.retainUntil?.formatted(.iso8601) ?? "gallery rule")")
+            for template in enrolled.templates {
+                print("template \(template.id.rawValue): \(template.modelIdentifier), detector score "
+                    + String(format: "%.3f", template.quality.detectionScore) + ", image sha256 \(template.sourceImageSHA256)")
+            }
+        }
+    }
+
+    /// `biomatch subject add-images GALLERY REF IMG...`.
+    struct AddImages: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "add-images", abstract: "Add photos to an enrolled subject, all or nothing.")
+
+        @OptionGroup var databaseOptions: GovernanceDatabaseOptions
+        @OptionGroup var engineOptions: EngineOptions
+        @Argument(help: "The gallery's name.") var gallery: String
+        @Argument(help: "The subject's external reference.") var reference: String
+        @Argument(help: "Image files.") var images: [String]
+
+        func run() async throws {
+            let operations = try await databaseOptions.openOperations(engine: try engineOptions.makeEngine())
+            let added = try await operations.addImages(
+                gallery: gallery, reference: reference, images: try images.map(readImageFile),
+                by: GovernanceDatabaseOptions.caller)
+            print("added \(added.count) template(s) to '\(reference)'")
+        }
+    }
+
+    /// `biomatch subject delete GALLERY REF`.
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Erase a subject at once: its templates leave the store and the index; the audit keeps hashes only.")
+
+        @OptionGroup var databaseOptions: GovernanceDatabaseOptions
+        @Argument(help: "The gallery's name.") var gallery: String
+        @Argument(help: "The subject's external reference.") var reference: String
+        @Option(help: "Why the subject is erased (recorded in the audit log).") var reason = "erasure requested"
+
+        func run() async throws {
+            let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment()))
+            let erasure = try await operations.eraseSubject(
+                reference, in: gallery, reason: reason, by: GovernanceDatabaseOptions.caller)
+            print("erased '\(reference)' and \(erasure.templateIDs.count) template(s)")
+        }
+    }
 }
 
 private func describe(_ record: GalleryRecord) -> String {
@@ -110,7 +238,7 @@ struct EnrolCommand: AsyncParsableCommand {
         commandName: "enrol",
         abstract: "Enrol a subject from images, or a folder with one sub-folder of images per subject.")
 
-    @OptionGroup var databaseOptions: DatabaseOptions
+    @OptionGroup var databaseOptions: GovernanceDatabaseOptions
     @OptionGroup var engineOptions: EngineOptions
     @Argument(help: "The gallery's name.") var gallery: String
     @Option(help: "The subject's external reference (with IMG...).") var subject: String?
@@ -125,13 +253,14 @@ struct EnrolCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let service = try await databaseOptions.openService(engine: try engineOptions.makeEngine())
+        let operations = try await databaseOptions.openOperations(engine: try engineOptions.makeEngine())
         if let subject {
-            let enrolled = try await service.enrol(
-                gallery: gallery, reference: subject, images: try images.map(readImageFile))
+            let enrolled = try await operations.enrol(
+                EnrolmentRequest(gallery: gallery, reference: subject, images: try images.map(readImageFile)),
+                by: GovernanceDatabaseOptions.caller)
             print("enrolled '\(subject)' as \(enrolled.subject.id) with \(enrolled.templates.count) template(s)")
         } else if let folder {
-            try await enrolFolder(URL(filePath: folder, directoryHint: .isDirectory), into: service)
+            try await enrolFolder(URL(filePath: folder, directoryHint: .isDirectory), into: operations)
         }
     }
 
@@ -141,11 +270,21 @@ struct EnrolCommand: AsyncParsableCommand {
     }
 
     /// Examines two images at a time (one per core) and stores subjects in folder order.
-    private func enrolFolder(_ folder: URL, into service: GallerySearchService) async throws {
+    private func enrolFolder(_ folder: URL, into operations: MatcherOperations) async throws {
         let manager = FileManager.default
-        let subjectFolders = try manager.contentsOfDirectory(at: folder, includingPropertiesForKeys: [.isDirectoryKey])
+        _ = try await operations.gallery(gallery, by: GovernanceDatabaseOptions.caller)
+        let listed: [URL]
+        do {
+            listed = try manager.contentsOfDirectory(at: folder, includingPropertiesForKeys: [.isDirectoryKey])
+        } catch {
+            throw CommandFailure("Cannot read the folder \(folder.path): \((error as NSError).localizedDescription)")
+        }
+        let subjectFolders = listed
             .filter { (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true }
             .sorted { $0.lastPathComponent < $1.lastPathComponent }
+        guard !subjectFolders.isEmpty else {
+            throw CommandFailure("\(folder.path) holds no sub-folders: bulk enrolment expects one sub-folder of images per subject")
+        }
         var jobs: [Job] = []
         var lastJob: [Int: Int] = [:]
         for (subject, subjectFolder) in subjectFolders.enumerated() {
@@ -174,7 +313,7 @@ struct EnrolCommand: AsyncParsableCommand {
                     guard let bytes = try? Data(contentsOf: path) else {
                         return (position, .failure(.unreadable("cannot read the file")))
                     }
-                    return (position, try await service.examine(imageBytes: Array(bytes)))
+                    return (position, try await operations.examine(imageBytes: Array(bytes)))
                 }
             }
             for _ in 0..<min(2, jobs.count) { submit() }
@@ -194,7 +333,9 @@ struct EnrolCommand: AsyncParsableCommand {
                         let reference = subjectFolders[job.subject].lastPathComponent
                         if !pending.isEmpty {
                             do {
-                                try await service.enrol(gallery: gallery, reference: reference, samples: pending)
+                                try await operations.enrol(
+                                    EnrolmentRequest(gallery: gallery, reference: reference, images: []), samples: pending,
+                                    by: GovernanceDatabaseOptions.caller)
                                 enrolledCount += 1
                             } catch {
                                 failures.append("\(reference): \(error)")
@@ -225,27 +366,43 @@ struct SearchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search", abstract: "Search a gallery with the largest face of an image.")
 
-    @OptionGroup var databaseOptions: DatabaseOptions
+    @OptionGroup var databaseOptions: GovernanceDatabaseOptions
     @OptionGroup var engineOptions: EngineOptions
     @Argument(help: "The gallery's name.") var gallery: String
     @Argument(help: "The probe image.") var image: String
+    @OptionGroup var justification: JustificationOptions
     @Option(help: "Most candidates to return.") var k = 10
-    @Option(help: "Lowest score reported (default: the gallery's operating threshold).") var threshold: Float?
+    @Option(help: "Lowest score reported (default and minimum: the gallery's operating threshold).") var threshold: Float?
+    @Option(help: "Which face of the probe to search, from 0 in detection order (default: the largest).") var face: Int?
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        let service = try await databaseOptions.openService(engine: try engineOptions.makeEngine())
-        let probe = try await service.probeTemplate(imageBytes: try readImageFile(image))
-        let candidates = try service.search(gallery: gallery, probes: [probe], k: k, threshold: threshold)
+        let operations = try await databaseOptions.openOperations(engine: try engineOptions.makeEngine())
+        let outcome = try await operations.search(
+            SearchRequest(
+                gallery: gallery, image: try readImageFile(image), justification: justification.stated, k: k,
+                threshold: threshold, faceIndex: face),
+            by: GovernanceDatabaseOptions.caller)
+        let candidates = outcome.candidates.map {
+            Candidate(
+                rank: $0.rank, subjectReference: $0.subjectReference, subjectID: $0.subjectID, score: $0.score,
+                bestTemplateID: $0.bestTemplateID)
+        }
         if json {
             try printJSON(candidates)
-        } else if candidates.isEmpty {
-            print("no candidate at or above the threshold")
+            return
+        }
+        if outcome.faces.count > 1 {
+            print("\(outcome.faces.count) faces in the probe; searched face \(outcome.searchedFace) (use --face to choose)")
+        }
+        if candidates.isEmpty {
+            print("no candidate at or above the threshold \(outcome.threshold)")
         } else {
             for candidate in candidates {
                 print(String(format: "%3d  %.4f  %@", candidate.rank, candidate.score, candidate.subjectReference))
             }
         }
+        print("leads for review, not identifications; audit entry \(outcome.auditSequence)")
     }
 }
 
@@ -254,17 +411,23 @@ struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify", abstract: "Compare the largest face of an image with one enrolled subject.")
 
-    @OptionGroup var databaseOptions: DatabaseOptions
+    @OptionGroup var databaseOptions: GovernanceDatabaseOptions
     @OptionGroup var engineOptions: EngineOptions
     @Argument(help: "The gallery's name.") var gallery: String
     @Option(help: "The subject's external reference.") var subject: String
     @Argument(help: "The probe image.") var image: String
+    @OptionGroup var justification: JustificationOptions
+    @Option(help: "Decision threshold (default: the gallery's operating threshold).") var threshold: Float?
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        let service = try await databaseOptions.openService(engine: try engineOptions.makeEngine())
-        let probe = try await service.probeTemplate(imageBytes: try readImageFile(image))
-        let verification = try await service.verify(gallery: gallery, template: probe, subjectReference: subject)
+        let operations = try await databaseOptions.openOperations(engine: try engineOptions.makeEngine())
+        let outcome = try await operations.verify(
+            SubjectVerificationRequest(
+                gallery: gallery, subjectReference: subject, image: try readImageFile(image),
+                justification: justification.stated, threshold: threshold),
+            by: GovernanceDatabaseOptions.caller)
+        let verification = Verification(subjectReference: subject, score: outcome.score, threshold: outcome.threshold)
         if json {
             try printJSON(verification)
         } else {

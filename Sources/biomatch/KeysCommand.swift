@@ -16,10 +16,11 @@ struct GovernanceDatabaseOptions: ParsableArguments {
         return try SQLiteGalleryStore(location: location, additionalMigrations: GovernanceSchema.migrations(for: .sqlite))
     }
 
-    /// Who the audit log records for commands run here: a local operator, by login name.
-    static var localOperator: AuditActor {
-        .system("cli:\(ProcessInfo.processInfo.userName)")
-    }
+    /// Who runs commands here: a local operator, by login name.
+    static var caller: Caller { .localOperator(name: ProcessInfo.processInfo.userName) }
+
+    /// Who the audit log records for commands run here.
+    static var localOperator: AuditActor { caller.auditActor }
 }
 
 extension Role: ExpressibleByArgument {}

@@ -191,7 +191,7 @@ import Testing
         defer { fixture.cleanUp() }
         let operations = fixture.operations
         _ = try await operations.createGallery(GalleryDraft(name: "custody", purpose: .custody), by: fixture.admin)
-        let blurred = try Support.blurred("obama.jpg", factor: 8)
+        let blurred = try Support.blurred("obama.jpg", factor: 16)
         let sharp = try Support.photo("obama3.jpg")
         await Self.expectRefusal("blurred", {
             _ = try await operations.enrol(

@@ -62,7 +62,7 @@ enum Support {
         func cleanUp() { try? FileManager.default.removeItem(at: folder) }
 
         func auditCount() async throws -> Int {
-            try await operations.auditLog.entries(limit: 100_000).count
+            try await operations.auditLog.entries(limit: 10_000).count
         }
     }
 
