@@ -37,6 +37,12 @@ public protocol GalleryStore: Sendable {
         _ subject: NewSubject, in gallery: GalleryRecord.ID, companion: CompanionRecord?
     ) async throws(GalleryError) -> EnrolledSubject
 
+    /// Enrols several subjects in one transaction, all or none (bulk enrolment and imports:
+    /// one commit instead of one per subject). `companion`, if given, appends one row per
+    /// subject, each seeing that subject's ``GalleryChange/subjectEnrolled(_:)``.
+    func enrolAll(
+        _ subjects: [NewSubject], in gallery: GalleryRecord.ID, companion: CompanionRecord?
+    ) async throws(GalleryError) -> [EnrolledSubject]
     /// Adds templates to an enrolled subject, all or nothing, and returns the stored templates.
     func addTemplates(
         _ templates: [NewTemplate], to subject: SubjectRecord.ID, companion: CompanionRecord?

@@ -222,47 +222,59 @@ public final class PostgresGalleryStore: GalleryStore {
     public func enrol(
         _ subject: NewSubject, in gallery: GalleryRecord.ID, companion: CompanionRecord?
     ) async throws(GalleryError) -> EnrolledSubject {
-        try InputValidation.validate(subject)
+        let enrolled = try await enrolAll([subject], in: gallery, companion: companion)
+        return enrolled[0]
+    }
+
+    public func enrolAll(
+        _ subjects: [NewSubject], in gallery: GalleryRecord.ID, companion: CompanionRecord?
+    ) async throws(GalleryError) -> [EnrolledSubject] {
+        for subject in subjects { try InputValidation.validate(subject) }
         if let companion { try SQLIdentifier.validate(companion) }
-        let attributes = try StorageEncoding.json(subject.attributes)
+        let encoded = try subjects.map { subject throws(GalleryError) in try StorageEncoding.json(subject.attributes) }
         let now = StorageEncoding.milliseconds(Date())
-        let retainUntil = subject.retainUntil.map(StorageEncoding.milliseconds)
-        return try await write("enrolling a subject") { connection, logger in
+        return try await write(subjects.count == 1 ? "enrolling a subject" : "enrolling \(subjects.count) subjects") { connection, logger in
             // FOR SHARE keeps the gallery from being deleted under the enrolment.
             let galleryRecord = try await Self.requireGallery(connection, logger, gallery, lock: "FOR SHARE")
-            try InputValidation.checkModels(of: subject.templates, against: galleryRecord)
-            let duplicates = try await connection.query(
-                """
-                SELECT id FROM subjects
-                WHERE gallery_id = \(gallery.rawValue) AND external_reference = \(subject.externalReference)
-                """, logger: logger
-            ).collect()
-            if !duplicates.isEmpty {
-                throw GalleryError.duplicateExternalReference(subject.externalReference, gallery: gallery)
+            var enrolled: [EnrolledSubject] = []
+            enrolled.reserveCapacity(subjects.count)
+            for (subject, attributes) in zip(subjects, encoded) {
+                try InputValidation.checkModels(of: subject.templates, against: galleryRecord)
+                let duplicates = try await connection.query(
+                    """
+                    SELECT id FROM subjects
+                    WHERE gallery_id = \(gallery.rawValue) AND external_reference = \(subject.externalReference)
+                    """, logger: logger
+                ).collect()
+                if !duplicates.isEmpty {
+                    throw GalleryError.duplicateExternalReference(subject.externalReference, gallery: gallery)
+                }
+                let retainUntil = subject.retainUntil.map(StorageEncoding.milliseconds)
+                let id: Int64
+                do {
+                    id = try await Self.single(
+                        Int64.self,
+                        connection.query(
+                            """
+                            INSERT INTO subjects
+                                (gallery_id, external_reference, attributes, created_at_ms, updated_at_ms, retain_until_ms)
+                            VALUES (\(gallery.rawValue), \(subject.externalReference), \(attributes), \(now), \(now),
+                                    \(retainUntil))
+                            RETURNING id
+                            """, logger: logger))
+                } catch where Self.violates("subjects_reference_unique", error) {
+                    throw GalleryError.duplicateExternalReference(subject.externalReference, gallery: gallery)
+                }
+                let record = SubjectRecord(
+                    id: .init(id), galleryID: gallery, externalReference: subject.externalReference,
+                    attributes: subject.attributes, createdAt: StorageEncoding.date(milliseconds: now),
+                    updatedAt: StorageEncoding.date(milliseconds: now),
+                    retainUntil: retainUntil.map(StorageEncoding.date(milliseconds:)))
+                let templates = try await Self.insert(subject.templates, for: record, enrolledAt: now, connection, logger)
+                let subjectEnrolled = EnrolledSubject(subject: record, templates: templates)
+                try await Self.append(companion, change: .subjectEnrolled(subjectEnrolled), connection, logger)
+                enrolled.append(subjectEnrolled)
             }
-            let id: Int64
-            do {
-                id = try await Self.single(
-                    Int64.self,
-                    connection.query(
-                        """
-                        INSERT INTO subjects
-                            (gallery_id, external_reference, attributes, created_at_ms, updated_at_ms, retain_until_ms)
-                        VALUES (\(gallery.rawValue), \(subject.externalReference), \(attributes), \(now), \(now),
-                                \(retainUntil))
-                        RETURNING id
-                        """, logger: logger))
-            } catch where Self.violates("subjects_reference_unique", error) {
-                throw GalleryError.duplicateExternalReference(subject.externalReference, gallery: gallery)
-            }
-            let record = SubjectRecord(
-                id: .init(id), galleryID: gallery, externalReference: subject.externalReference,
-                attributes: subject.attributes, createdAt: StorageEncoding.date(milliseconds: now),
-                updatedAt: StorageEncoding.date(milliseconds: now),
-                retainUntil: retainUntil.map(StorageEncoding.date(milliseconds:)))
-            let templates = try await Self.insert(subject.templates, for: record, enrolledAt: now, connection, logger)
-            let enrolled = EnrolledSubject(subject: record, templates: templates)
-            try await Self.append(companion, change: .subjectEnrolled(enrolled), connection, logger)
             return enrolled
         }
     }

@@ -202,35 +202,47 @@ public final class SQLiteGalleryStore: GalleryStore {
     public func enrol(
         _ subject: NewSubject, in gallery: GalleryRecord.ID, companion: CompanionRecord?
     ) async throws(GalleryError) -> EnrolledSubject {
-        try InputValidation.validate(subject)
+        let enrolled = try await enrolAll([subject], in: gallery, companion: companion)
+        return enrolled[0]
+    }
+
+    public func enrolAll(
+        _ subjects: [NewSubject], in gallery: GalleryRecord.ID, companion: CompanionRecord?
+    ) async throws(GalleryError) -> [EnrolledSubject] {
+        for subject in subjects { try InputValidation.validate(subject) }
         if let companion { try SQLIdentifier.validate(companion) }
-        let attributes = try StorageEncoding.json(subject.attributes)
+        let encoded = try subjects.map { subject throws(GalleryError) in try StorageEncoding.json(subject.attributes) }
         let now = StorageEncoding.milliseconds(Date())
-        let retainUntil = subject.retainUntil.map(StorageEncoding.milliseconds)
-        return try await write("enrolling a subject") { db in
+        return try await write(subjects.count == 1 ? "enrolling a subject" : "enrolling \(subjects.count) subjects") { db in
             let galleryRecord = try Self.requireGallery(db, gallery)
-            try InputValidation.checkModels(of: subject.templates, against: galleryRecord)
-            let duplicate = try Int64.fetchOne(
-                db, sql: "SELECT id FROM subjects WHERE gallery_id = ? AND external_reference = ?",
-                arguments: [gallery.rawValue, subject.externalReference])
-            if duplicate != nil {
-                throw GalleryError.duplicateExternalReference(subject.externalReference, gallery: gallery)
+            var enrolled: [EnrolledSubject] = []
+            enrolled.reserveCapacity(subjects.count)
+            for (subject, attributes) in zip(subjects, encoded) {
+                try InputValidation.checkModels(of: subject.templates, against: galleryRecord)
+                let duplicate = try Int64.fetchOne(
+                    db, sql: "SELECT id FROM subjects WHERE gallery_id = ? AND external_reference = ?",
+                    arguments: [gallery.rawValue, subject.externalReference])
+                if duplicate != nil {
+                    throw GalleryError.duplicateExternalReference(subject.externalReference, gallery: gallery)
+                }
+                let retainUntil = subject.retainUntil.map(StorageEncoding.milliseconds)
+                try db.execute(
+                    sql: """
+                        INSERT INTO subjects
+                            (gallery_id, external_reference, attributes, created_at_ms, updated_at_ms, retain_until_ms)
+                        VALUES (?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [gallery.rawValue, subject.externalReference, attributes, now, now, retainUntil])
+                let record = SubjectRecord(
+                    id: .init(db.lastInsertedRowID), galleryID: gallery, externalReference: subject.externalReference,
+                    attributes: subject.attributes, createdAt: StorageEncoding.date(milliseconds: now),
+                    updatedAt: StorageEncoding.date(milliseconds: now),
+                    retainUntil: retainUntil.map(StorageEncoding.date(milliseconds:)))
+                let templates = try Self.insert(subject.templates, for: record, enrolledAt: now, db)
+                let subjectEnrolled = EnrolledSubject(subject: record, templates: templates)
+                try Self.append(companion, change: .subjectEnrolled(subjectEnrolled), db)
+                enrolled.append(subjectEnrolled)
             }
-            try db.execute(
-                sql: """
-                    INSERT INTO subjects
-                        (gallery_id, external_reference, attributes, created_at_ms, updated_at_ms, retain_until_ms)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [gallery.rawValue, subject.externalReference, attributes, now, now, retainUntil])
-            let record = SubjectRecord(
-                id: .init(db.lastInsertedRowID), galleryID: gallery, externalReference: subject.externalReference,
-                attributes: subject.attributes, createdAt: StorageEncoding.date(milliseconds: now),
-                updatedAt: StorageEncoding.date(milliseconds: now),
-                retainUntil: retainUntil.map(StorageEncoding.date(milliseconds:)))
-            let templates = try Self.insert(subject.templates, for: record, enrolledAt: now, db)
-            let enrolled = EnrolledSubject(subject: record, templates: templates)
-            try Self.append(companion, change: .subjectEnrolled(enrolled), db)
             return enrolled
         }
     }

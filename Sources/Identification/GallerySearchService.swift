@@ -176,6 +176,25 @@ public final class GallerySearchService: Sendable {
         return enrolled
     }
 
+    /// Enrols subjects whose templates are already computed (an import, or a synthetic gallery
+    /// for a benchmark) in one transaction, all or none; `companion` appends one row per subject.
+    @discardableResult
+    public func enrolBatch(
+        gallery: String, subjects: [NewSubject], companion: CompanionRecord? = nil
+    ) async throws(IdentificationError) -> [EnrolledSubject] {
+        let index = try index(of: gallery)
+        guard !subjects.isEmpty else { return [] }
+        let enrolled: [EnrolledSubject]
+        do {
+            enrolled = try await store.enrolAll(subjects, in: index.record.id, companion: companion)
+        } catch {
+            if case let .duplicateExternalReference(reference, _) = error { throw .refused(.duplicateReference(reference)) }
+            throw .store(error)
+        }
+        for subject in enrolled { try index.add(subject) }
+        return enrolled
+    }
+
     /// Adds templates from examined samples to an enrolled subject, all or nothing.
     @discardableResult
     public func addTemplates(
