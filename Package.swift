@@ -15,6 +15,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Where setup put the runtime library, models, test data and the default data folder.
@@ -41,13 +44,17 @@ let package = Package(
         ),
         // Detection, alignment, quality and templates: image bytes in, faces out.
         .target(name: "FaceEngine", dependencies: ["ONNXRuntime", "Imaging", "ModelPreparation", "Installation"]),
-        // The HTTP API: routes, access control, problem+json errors.
+        // The HTTP API: routes, access control, problem+json errors, metrics, OpenAPI document.
         .target(
             name: "Server",
             dependencies: [
-                "Installation", "ONNXRuntime",
+                "Installation", "ONNXRuntime", "FaceEngine", "Imaging", "Gallery", "Governance", "Identification",
+                "Operations",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // In-memory template indexes: exact flat, int8 with exact re-rank, HNSW; snapshots.
@@ -129,8 +136,10 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Installation", "ModelPreparation", "ONNXRuntime",
+                "Server", "Installation", "ModelPreparation", "ONNXRuntime", "FaceEngine", "Gallery", "Governance",
+                "Identification", "Operations",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
     ]

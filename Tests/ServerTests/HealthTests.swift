@@ -15,11 +15,9 @@ import Testing
             onnxRuntimeVersion: "1.32.0",
             models: [.init(identifier: "yunet-2023mar", file: "y.onnx", sha256: "abc", originalSHA256: "def")]
         )
-        let app = buildApplication(
-            configuration: .init(host: "127.0.0.1", port: 0),
-            health: report,
-            logger: Logger(label: "test")
-        )
+        let router = Router()
+        HealthController(report: report).addRoutes(to: router)
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: Logger(label: "test"))
         try await app.test(.live) { client in
             try await client.execute(uri: "/health", method: .get) { response in
                 #expect(response.status == .ok)

@@ -1,0 +1,396 @@
+import FaceEngine
+import Imaging
+import Foundation
+import Gallery
+import Governance
+import Hummingbird
+
+// The JSON bodies of the API. Each is described by the schema of the same name in the OpenAPI
+// document (``OpenAPIDocument``); templates (vectors) and images never appear in responses.
+
+/// A body encoded as `application/json` with ISO 8601 dates and sorted keys.
+protocol APIResponseBody: Encodable, ResponseGenerator {}
+
+extension APIResponseBody {
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        try APIResponse.json(self, status: .ok)
+    }
+}
+
+enum APIResponse {
+    static func json(_ value: some Encodable, status: HTTPResponse.Status, headers: HTTPFields = [:]) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        var fields = headers
+        fields[.contentType] = "application/json"
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}
+
+/// `CreateGalleryRequest`.
+struct CreateGalleryBody: Decodable {
+    var name: String
+    var description: String?
+    var purpose: String
+    var retentionDays: Int?
+    var operatingThreshold: Float?
+}
+
+/// `SetThresholdRequest`.
+struct SetThresholdBody: Decodable {
+    var threshold: Float
+    var reason: String
+}
+
+/// `Gallery`.
+struct GalleryBody: APIResponseBody {
+    var name: String
+    var description: String
+    var purpose: String
+    var retentionDays: Int?
+    var operatingThreshold: Float
+    var modelIdentifier: String
+    var createdAt: Date
+    var subjects: Int?
+    var templates: Int?
+
+    init(_ record: GalleryRecord, counts: GalleryCounts?) {
+        name = record.name
+        description = record.description
+        purpose = record.purpose.rawValue
+        retentionDays = record.retention.days
+        operatingThreshold = record.operatingThreshold
+        modelIdentifier = record.modelIdentifier
+        createdAt = record.createdAt
+        subjects = counts?.subjects
+        templates = counts?.templates
+    }
+
+    // Optional members are written as null rather than left out, as the schema says.
+    private enum CodingKeys: String, CodingKey {
+        case name, description, purpose, retentionDays, operatingThreshold, modelIdentifier, createdAt, subjects, templates
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        try container.encode(description, forKey: .description)
+        try container.encode(purpose, forKey: .purpose)
+        try container.encode(retentionDays, forKey: .retentionDays)
+        try container.encode(operatingThreshold, forKey: .operatingThreshold)
+        try container.encode(modelIdentifier, forKey: .modelIdentifier)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encodeIfPresent(subjects, forKey: .subjects)
+        try container.encodeIfPresent(templates, forKey: .templates)
+    }
+}
+
+/// `GalleryList`.
+struct GalleryListBody: APIResponseBody {
+    var galleries: [GalleryBody]
+}
+
+/// `GalleryErasure`.
+struct GalleryErasureBody: APIResponseBody {
+    var gallery: String
+    var subjectsErased: Int
+    var templatesErased: Int
+}
+
+/// `Subject` (without templates in listings).
+struct SubjectBody: APIResponseBody {
+    var id: Int64
+    var reference: String
+    var attributes: [String: String]
+    var createdAt: Date
+    var updatedAt: Date
+    var retainUntil: Date?
+    var templates: [TemplateBody]?
+
+    init(_ subject: SubjectRecord, templates: [TemplateRecord]?) {
+        id = subject.id.rawValue
+        reference = subject.externalReference
+        attributes = subject.attributes
+        createdAt = subject.createdAt
+        updatedAt = subject.updatedAt
+        retainUntil = subject.retainUntil
+        self.templates = templates.map { $0.map(TemplateBody.init) }
+    }
+
+    private enum CodingKeys: String, CodingKey { case id, reference, attributes, createdAt, updatedAt, retainUntil, templates }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(reference, forKey: .reference)
+        try container.encode(attributes, forKey: .attributes)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(updatedAt, forKey: .updatedAt)
+        try container.encode(retainUntil, forKey: .retainUntil)
+        try container.encodeIfPresent(templates, forKey: .templates)
+    }
+}
+
+/// `Template`: a stored template's facts, never its vector.
+struct TemplateBody: Encodable {
+    var id: Int64
+    var modelIdentifier: String
+    var detectionScore: Float
+    var qualityMeasures: [String: Float]
+    var sourceImageSHA256: String
+    var capturedAt: Date
+    var enrolledAt: Date
+
+    init(_ template: TemplateRecord) {
+        id = template.id.rawValue
+        modelIdentifier = template.modelIdentifier
+        detectionScore = template.quality.detectionScore
+        qualityMeasures = template.quality.measures
+        sourceImageSHA256 = template.sourceImageSHA256
+        capturedAt = template.capturedAt
+        enrolledAt = template.enrolledAt
+    }
+}
+
+/// `SubjectPage`.
+struct SubjectPageBody: APIResponseBody {
+    var subjects: [SubjectBody]
+    var nextCursor: Int64?
+
+    private enum CodingKeys: String, CodingKey { case subjects, nextCursor }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(subjects, forKey: .subjects)
+        try container.encode(nextCursor, forKey: .nextCursor)
+    }
+}
+
+/// `TemplatesAdded`.
+struct TemplatesAddedBody: APIResponseBody {
+    var reference: String
+    var templates: [TemplateBody]
+}
+
+/// `SubjectErasure`.
+struct SubjectErasureBody: APIResponseBody {
+    var reference: String
+    var subjectID: Int64
+    var templatesErased: Int
+}
+
+/// `Face`: one detected face with its quality.
+struct FaceBody: Encodable {
+    struct Point: Encodable {
+        var x: Double
+        var y: Double
+        init(_ point: ImagePoint) {
+            x = Double(point.x)
+            y = Double(point.y)
+        }
+    }
+
+    struct Box: Encodable {
+        var x, y, width, height: Double
+    }
+
+    struct Landmarks: Encodable {
+        var rightEye, leftEye, noseTip, rightMouthCorner, leftMouthCorner: Point
+    }
+
+    struct Quality: Encodable {
+        var interOcularDistance, yawDegrees, rollDegrees, sharpness, brightness, contrast: Double
+    }
+
+    var index: Int
+    var box: Box
+    var landmarks: Landmarks
+    var detectionScore: Float
+    var quality: Quality
+    var acceptable: Bool
+    var qualityFailures: [String]
+
+    init(index: Int, detection: DetectedFace, quality: FaceQuality, verdict: QualityVerdict) {
+        self.index = index
+        box = Box(x: detection.box.x, y: detection.box.y, width: detection.box.width, height: detection.box.height)
+        let marks = detection.landmarks
+        landmarks = Landmarks(
+            rightEye: Point(marks.rightEye), leftEye: Point(marks.leftEye), noseTip: Point(marks.noseTip),
+            rightMouthCorner: Point(marks.rightMouthCorner), leftMouthCorner: Point(marks.leftMouthCorner))
+        detectionScore = detection.score
+        self.quality = Quality(
+            interOcularDistance: quality.interOcularDistance, yawDegrees: quality.yawDegrees,
+            rollDegrees: quality.rollDegrees, sharpness: quality.sharpness, brightness: quality.brightness,
+            contrast: quality.contrast)
+        acceptable = verdict.isAcceptable
+        qualityFailures = verdict.failures.map(\.description)
+    }
+}
+
+/// `Detection`.
+struct DetectionBody: APIResponseBody {
+    var imageWidth: Int
+    var imageHeight: Int
+    var imageSHA256: String
+    var faces: [FaceBody]
+}
+
+/// `Candidate`.
+struct CandidateBody: Encodable {
+    var rank: Int
+    var subjectReference: String
+    var subjectID: Int64
+    var score: Float
+    var bestTemplateID: Int64
+    var templateDetectionScore: Float?
+
+    private enum CodingKeys: String, CodingKey { case rank, subjectReference, subjectID, score, bestTemplateID, templateDetectionScore }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(rank, forKey: .rank)
+        try container.encode(subjectReference, forKey: .subjectReference)
+        try container.encode(subjectID, forKey: .subjectID)
+        try container.encode(score, forKey: .score)
+        try container.encode(bestTemplateID, forKey: .bestTemplateID)
+        try container.encode(templateDetectionScore, forKey: .templateDetectionScore)
+    }
+}
+
+/// `SearchResult`.
+struct SearchResultBody: APIResponseBody {
+    var gallery: String
+    var purpose: String
+    var caseReference: String
+    var probeSHA256: String
+    var faces: [FaceBody]
+    var searchedFace: Int
+    var k: Int
+    var threshold: Float
+    var candidates: [CandidateBody]
+    var auditSequence: Int64
+    var notice: String
+
+    static let leadNotice =
+        "Candidates are investigative leads for review by a trained person, never an identification."
+}
+
+/// `VerificationResult`.
+struct VerificationResultBody: APIResponseBody {
+    var mode: String
+    var subjectReference: String?
+    var score: Float
+    var threshold: Float
+    var isMatch: Bool
+    var faces: [FaceBody]
+    var comparedFace: Int
+    var auditSequence: Int64
+    var notice: String
+
+    private enum CodingKeys: String, CodingKey {
+        case mode, subjectReference, score, threshold, isMatch, faces, comparedFace, auditSequence, notice
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(mode, forKey: .mode)
+        try container.encode(subjectReference, forKey: .subjectReference)
+        try container.encode(score, forKey: .score)
+        try container.encode(threshold, forKey: .threshold)
+        try container.encode(isMatch, forKey: .isMatch)
+        try container.encode(faces, forKey: .faces)
+        try container.encode(comparedFace, forKey: .comparedFace)
+        try container.encode(auditSequence, forKey: .auditSequence)
+        try container.encode(notice, forKey: .notice)
+    }
+}
+
+/// `AuditEntry`.
+struct AuditEntryBody: Encodable {
+    struct Actor: Encodable {
+        var kind: String
+        var keyID: Int64?
+        var role: String?
+        var component: String?
+
+        private enum CodingKeys: String, CodingKey { case kind, keyID, role, component }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(kind, forKey: .kind)
+            try container.encode(keyID, forKey: .keyID)
+            try container.encode(role, forKey: .role)
+            try container.encode(component, forKey: .component)
+        }
+    }
+
+    var sequence: Int64
+    var recordedAt: Date
+    var actor: Actor
+    var action: String
+    var galleryID: Int64?
+    var galleryName: String?
+    var purpose: String?
+    var caseReference: String?
+    var probeSHA256: String?
+    var parameters: JSON
+    var result: JSON
+    var previousHash: String
+    var entryHash: String
+
+    init(_ entry: AuditEntry) {
+        sequence = entry.sequence
+        recordedAt = entry.recordedAt
+        switch entry.actor {
+        case .key(let id, let role): actor = Actor(kind: "key", keyID: id.rawValue, role: role.rawValue, component: nil)
+        case .system(let component): actor = Actor(kind: "system", keyID: nil, role: nil, component: component)
+        }
+        action = entry.action.rawValue
+        galleryID = entry.galleryID?.rawValue
+        galleryName = entry.galleryName
+        purpose = entry.purpose
+        caseReference = entry.caseReference
+        probeSHA256 = entry.probeSHA256
+        parameters = JSON(parsing: entry.parameters) ?? .object([:])
+        result = JSON(parsing: entry.result) ?? .object([:])
+        previousHash = entry.previousHash
+        entryHash = entry.entryHash
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case sequence, recordedAt, actor, action, galleryID, galleryName, purpose, caseReference, probeSHA256, parameters
+        case result, previousHash, entryHash
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(sequence, forKey: .sequence)
+        try container.encode(recordedAt, forKey: .recordedAt)
+        try container.encode(actor, forKey: .actor)
+        try container.encode(action, forKey: .action)
+        try container.encode(galleryID, forKey: .galleryID)
+        try container.encode(galleryName, forKey: .galleryName)
+        try container.encode(purpose, forKey: .purpose)
+        try container.encode(caseReference, forKey: .caseReference)
+        try container.encode(probeSHA256, forKey: .probeSHA256)
+        try container.encode(parameters, forKey: .parameters)
+        try container.encode(result, forKey: .result)
+        try container.encode(previousHash, forKey: .previousHash)
+        try container.encode(entryHash, forKey: .entryHash)
+    }
+}
+
+/// `AuditPage`.
+struct AuditPageBody: APIResponseBody {
+    var entries: [AuditEntryBody]
+    var nextAfter: Int64?
+
+    private enum CodingKeys: String, CodingKey { case entries, nextAfter }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(entries, forKey: .entries)
+        try container.encode(nextAfter, forKey: .nextAfter)
+    }
+}
