@@ -86,14 +86,17 @@ let package = Package(
             name: "Operations",
             dependencies: ["Identification", "Governance", "FaceEngine", "Gallery", "Installation"]
         ),
+        // Labelled-dataset evaluation: score sets, DET, EER, calibration, 1:N, per-group rates, HTML and JSON reports.
+        .target(name: "Evaluation", dependencies: ["FaceEngine"]),
         .executableTarget(
             name: "biomatch",
             dependencies: [
-                "FaceEngine", "ModelPreparation", "Installation", "ONNXRuntime", "Imaging", "Server", "Gallery", "Governance", "Matching", "Identification", "Operations",
+                "FaceEngine", "ModelPreparation", "Installation", "ONNXRuntime", "Imaging", "Server", "Gallery", "Governance", "Matching", "Identification", "Operations", "Evaluation",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "FaceEngine", "Installation"]),
         .testTarget(name: "MatchingTests", dependencies: ["Matching"]),
         .testTarget(
             name: "IdentificationTests",

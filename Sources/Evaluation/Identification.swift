@@ -1,0 +1,189 @@
+import FaceEngine
+
+/// One mated 1:N search: a probe whose person is enrolled.
+public struct MatedSearch: Sendable, Equatable {
+    /// Position of the probe's own person in the candidate list (1 = top), or `nil` when the
+    /// probe yielded no template.
+    public var mateRank: Int?
+    /// The score against the probe's own person, or `nil` when the probe yielded no template.
+    public var mateScore: Float?
+
+    /// A search outcome from its parts.
+    public init(mateRank: Int?, mateScore: Float?) {
+        self.mateRank = mateRank
+        self.mateScore = mateScore
+    }
+
+    /// A probe that yielded no template: a miss at every rank and threshold.
+    public static let failedProbe = MatedSearch(mateRank: nil, mateScore: nil)
+}
+
+/// The raw outcomes of closed-set (mated) and open-set (non-mated) 1:N searches.
+///
+/// The gallery holds one template per person. A mated search counts as a hit at threshold t
+/// only when the mate is ranked first and scores at least t (rank-1 identification; ties
+/// with another person count against the mate). A non-mated search is a false positive at t
+/// when its top score is at least t; a non-mated probe that yielded no template returns no
+/// candidate and so is never one.
+public struct IdentificationScores: Sendable, Equatable {
+    /// Number of enrolled people.
+    public var galleryCount: Int
+    /// One entry per mated search.
+    public var matedSearches: [MatedSearch]
+    /// The top score of each non-mated search, `nil` for a probe that yielded no template.
+    public var nonMatedTopScores: [Float?]
+
+    /// Outcomes from their parts.
+    public init(galleryCount: Int, matedSearches: [MatedSearch], nonMatedTopScores: [Float?]) {
+        self.galleryCount = galleryCount
+        self.matedSearches = matedSearches
+        self.nonMatedTopScores = nonMatedTopScores
+    }
+
+    /// Searches every probe against the gallery twice: against all of it (mated) and against
+    /// it without the probe's own person (non-mated, leave-one-person-out).
+    /// - Parameters:
+    ///   - gallery: One template per enrolled person, identified by any distinct integer.
+    ///   - probes: Each probe's person and template, if any. A probe whose person is not in
+    ///     `gallery` makes only a non-mated search.
+    public init(gallery: [(person: Int, template: FaceTemplate)], probes: [(person: Int, template: FaceTemplate?)]) {
+        let probeTemplates = probes.compactMap(\.template)
+        var searchRows: [FaceTemplate] = gallery.map(\.template)
+        searchRows.append(contentsOf: probeTemplates)
+        let matrix = TemplateMatrix(searchRows)
+        var mated: [MatedSearch] = []
+        var nonMated: [Float?] = []
+        var probeRow = gallery.count
+        for probe in probes {
+            guard probe.template != nil else {
+                mated.append(.failedProbe)
+                nonMated.append(nil)
+                continue
+            }
+            var mateScore: Float?
+            var bestOther: Float?
+            var others: [Float] = []
+            others.reserveCapacity(gallery.count)
+            for (row, entry) in gallery.enumerated() {
+                let score = matrix.score(probeRow, row)
+                if entry.person == probe.person {
+                    mateScore = score
+                } else {
+                    others.append(score)
+                    bestOther = max(bestOther ?? score, score)
+                }
+            }
+            probeRow += 1
+            if let mateScore {
+                let rank = 1 + others.count { $0 >= mateScore }
+                mated.append(MatedSearch(mateRank: rank, mateScore: mateScore))
+            }
+            nonMated.append(bestOther)
+        }
+        self.init(galleryCount: gallery.count, matedSearches: mated, nonMatedTopScores: nonMated)
+    }
+
+    /// Fraction of mated searches whose mate is within the first `rank` candidates.
+    public func hitRate(atRank rank: Int) -> RankHitRate {
+        let hits = matedSearches.count { ($0.mateRank ?? Int.max) <= rank }
+        return RankHitRate(rank: rank, hits: hits, searches: matedSearches.count)
+    }
+
+    /// FPIR and FNIR at `threshold`.
+    public func rates(atThreshold threshold: Float) -> IdentificationRates {
+        IdentificationRates(
+            threshold: threshold,
+            falsePositives: nonMatedTopScores.count { ($0 ?? -.infinity) >= threshold },
+            nonMatedSearches: nonMatedTopScores.count,
+            misses: matedSearches.count { search in
+                !(search.mateRank == 1 && (search.mateScore ?? -.infinity) >= threshold)
+            },
+            matedSearches: matedSearches.count)
+    }
+
+    /// FNIR at the smallest threshold whose FPIR is at most `target`.
+    /// - Throws: ``EvaluationError/invalidTargetRate(name:value:)`` for a target outside (0, 1).
+    public func falseNegativeRate(atFalsePositiveRate target: Double) throws(EvaluationError) -> FNIRAtFPIR {
+        guard target > 0, target < 1 else { throw .invalidTargetRate(name: "FPIR", value: target) }
+        let scores = nonMatedTopScores.compactMap { $0 }.sorted()
+        // With no non-mated score every threshold gives FPIR 0; the lowest cosine is the smallest.
+        let threshold = scores.isEmpty
+            ? -1 : ScoreSets.smallestThreshold(scores: scores, searches: nonMatedTopScores.count, maximumRate: target)
+        return FNIRAtFPIR(
+            targetFalsePositiveRate: target, rates: rates(atThreshold: threshold),
+            minimumNonMatedSearches: ScoreSets.minimumComparisons(for: target))
+    }
+}
+
+/// The rank-`rank` hit rate of mated searches.
+public struct RankHitRate: Sendable, Equatable, Codable {
+    /// Candidate list positions counted (1 = top only).
+    public var rank: Int
+    /// Mated searches whose mate was within ``rank``.
+    public var hits: Int
+    /// All mated searches.
+    public var searches: Int
+
+    /// A hit rate from its counts.
+    public init(rank: Int, hits: Int, searches: Int) {
+        self.rank = rank
+        self.hits = hits
+        self.searches = searches
+    }
+
+    /// hits / searches, or `nil` without searches.
+    public var rate: Double? { searches > 0 ? Double(hits) / Double(searches) : nil }
+}
+
+/// Open-set identification error rates at one threshold.
+public struct IdentificationRates: Sendable, Equatable, Codable {
+    /// The threshold.
+    public var threshold: Float
+    /// Non-mated searches whose top candidate scored at or above the threshold.
+    public var falsePositives: Int
+    /// All non-mated searches.
+    public var nonMatedSearches: Int
+    /// Mated searches whose mate was not first at or above the threshold.
+    public var misses: Int
+    /// All mated searches.
+    public var matedSearches: Int
+
+    /// Rates from their counts.
+    public init(threshold: Float, falsePositives: Int, nonMatedSearches: Int, misses: Int, matedSearches: Int) {
+        self.threshold = threshold
+        self.falsePositives = falsePositives
+        self.nonMatedSearches = nonMatedSearches
+        self.misses = misses
+        self.matedSearches = matedSearches
+    }
+
+    /// False positive identification rate, `nil` without non-mated searches.
+    public var falsePositiveRate: Double? {
+        nonMatedSearches > 0 ? Double(falsePositives) / Double(nonMatedSearches) : nil
+    }
+
+    /// False negative identification rate, `nil` without mated searches.
+    public var falseNegativeRate: Double? {
+        matedSearches > 0 ? Double(misses) / Double(matedSearches) : nil
+    }
+}
+
+/// FNIR at the threshold that holds FPIR to a target.
+public struct FNIRAtFPIR: Sendable, Equatable, Codable {
+    /// The FPIR asked for.
+    public var targetFalsePositiveRate: Double
+    /// The rates at the smallest threshold whose FPIR is at most the target.
+    public var rates: IdentificationRates
+    /// Non-mated searches needed for the target to be measurable: ceil(1 / target).
+    public var minimumNonMatedSearches: Int
+
+    /// A figure from its parts.
+    public init(targetFalsePositiveRate: Double, rates: IdentificationRates, minimumNonMatedSearches: Int) {
+        self.targetFalsePositiveRate = targetFalsePositiveRate
+        self.rates = rates
+        self.minimumNonMatedSearches = minimumNonMatedSearches
+    }
+
+    /// Whether there are enough non-mated searches for the target to mean anything.
+    public var isSupported: Bool { rates.nonMatedSearches >= minimumNonMatedSearches }
+}

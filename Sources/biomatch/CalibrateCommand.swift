@@ -1,0 +1,85 @@
+import ArgumentParser
+import Evaluation
+import Foundation
+
+/// `biomatch calibrate --dataset DIR --fmr 1e-4 [--json]`.
+struct CalibrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calibrate",
+        abstract: "Find the threshold that gives a target false-match rate on a labelled dataset.",
+        discussion: """
+            Compares every pair of templates of DIR (one sub-folder of images per person) and prints the \
+            smallest threshold whose FMR is at most the target, with the FMR/FNMR trade-off at thresholds \
+            around it. A target of 1 in N needs at least N impostor comparisons; with fewer, the command \
+            says so. The figures are the reason to record when a gallery's threshold is changed.
+            """)
+
+    @OptionGroup var engineOptions: EngineOptions
+
+    @Option(help: "Dataset folder: one sub-folder of images per person.")
+    var dataset: String
+
+    @Option(help: "Target false match rate, e.g. 1e-4.")
+    var fmr: Double
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    @Flag(help: "Do not report progress on standard error.")
+    var quiet = false
+
+    func validate() throws {
+        guard fmr > 0, fmr < 1 else { throw ValidationError("--fmr must lie strictly between 0 and 1") }
+    }
+
+    func run() async throws {
+        let engine = try engineOptions.makeEngine()
+        let result: DatasetCalibration
+        do {
+            result = try await DatasetCalibration.measure(
+                datasetAt: URL(filePath: dataset), engine: engine, targetFalseMatchRate: fmr,
+                progress: quiet ? nil : progressReporter(verb: "analysed"))
+        } catch {
+            throw CommandFailure(error.description)
+        }
+        if let warning = result.calibration.warning {
+            FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+        }
+        if json {
+            try printJSON(result)
+        } else {
+            print(Self.text(of: result))
+        }
+    }
+
+    /// The calibration as lines of text: data, threshold, then the trade-off table.
+    static func text(of result: DatasetCalibration) -> String {
+        let calibration = result.calibration
+        let rates = calibration.rates
+        var lines: [String] = []
+        lines.append(
+            "\(result.dataset.path): \(result.dataset.people) people, \(result.enrolment.templates)/"
+                + "\(result.enrolment.images) images yielded a template")
+        lines.append("\(rates.genuineComparisons) genuine and \(rates.impostorComparisons) impostor comparisons")
+        lines.append(
+            "threshold for FMR <= \(calibration.targetFalseMatchRate): \(calibration.threshold) "
+                + "(FMR \(formatRate(rates.falseMatchRate)) = \(rates.falseMatches)/\(rates.impostorComparisons), "
+                + "FNMR \(formatRate(rates.falseNonMatchRate)) = \(rates.falseNonMatches)/\(rates.genuineComparisons))")
+        if let warning = calibration.warning { lines.append("NOT SUPPORTED: \(warning)") }
+        lines.append("")
+        lines.append("  threshold        FMR  false matches        FNMR  false non-matches")
+        for row in calibration.tradeOff {
+            let marker = row.threshold == calibration.threshold ? ">" : " "
+            lines.append(
+                marker + String(format: " %9.5f", Double(row.threshold)) + padded(formatRate(row.falseMatchRate), 11)
+                    + padded("\(row.falseMatches)", 15) + padded(formatRate(row.falseNonMatchRate), 12)
+                    + padded("\(row.falseNonMatches)", 19))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// `text` right-aligned in `width` columns.
+    private static func padded(_ text: String, _ width: Int) -> String {
+        String(repeating: " ", count: max(width - text.count, 0)) + text
+    }
+}
