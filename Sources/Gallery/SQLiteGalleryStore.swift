@@ -93,6 +93,14 @@ public final class SQLiteGalleryStore: GalleryStore {
     // MARK: - Transactions
 
     /// Runs `body` in one IMMEDIATE transaction; GalleryErrors pass through, others are wrapped.
+    /// Checkpoints the write-ahead log into the database file and closes every connection.
+    /// Later calls fail with ``GalleryError/storageFailure(operation:underlying:)``. Errors are
+    /// logged by the caller's choice; closing never loses a committed change (WAL is durable).
+    public func close() {
+        _ = try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        try? pool.close()
+    }
+
     private func write<T: Sendable>(
         _ operation: String, _ body: @escaping @Sendable (Database) throws -> T
     ) async throws(GalleryError) -> T {

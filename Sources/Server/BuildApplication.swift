@@ -88,21 +88,3 @@ public func buildApplication(
         logger: logger
     )
 }
-
-/// An application serving `/health` alone, for a process that has no gallery store open.
-/// (`biomatch serve` uses ``buildApplication(configuration:dependencies:logger:onServerRunning:)``
-/// once it opens the operations; this form keeps the health-only server working until then.)
-public func buildApplication(
-    configuration: ServerConfiguration,
-    health: HealthReport,
-    logger: Logger
-) -> some ApplicationProtocol {
-    let router = Router(context: APIRequestContext.self)
-    router.add(middleware: ProblemMiddleware())
-    HealthController<APIRequestContext>(report: health).addRoutes(to: router)
-    addMethodNotAllowedRoutes(to: router)
-    return Application(
-        router: router,
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "BioMatch/\(health.version)"),
-        logger: logger)
-}

@@ -1,9 +1,12 @@
 import ArgumentParser
+import FaceEngine
 import Foundation
 import Gallery
+import Governance
 import Installation
 import Logging
 import ONNXRuntime
+import Operations
 import Server
 
 /// `biomatch serve`: runs the HTTP API until SIGTERM or SIGINT.
@@ -11,7 +14,12 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run the BioMatch HTTP API.",
-        discussion: "Reads BIOMATCH_HOST and BIOMATCH_PORT when the flags are not given."
+        discussion: """
+            Flags win over the environment: BIOMATCH_HOST, BIOMATCH_PORT, BIOMATCH_MAX_BODY_BYTES, \
+            BIOMATCH_RATE_LIMIT, BIOMATCH_RATE_BURST, BIOMATCH_RETENTION_SWEEP_SECONDS (default 3600), \
+            BIOMATCH_SEARCH_PURPOSES. On the first start with an empty store it prints a bootstrap \
+            admin key, once, on its own line on standard output.
+            """
     )
 
     @Option(help: "Interface to listen on (default 127.0.0.1, or BIOMATCH_HOST).")
@@ -19,6 +27,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "Port to listen on (default 8080, or BIOMATCH_PORT).")
     var port: Int?
+
+    @Option(help: "SQLite gallery file (default: <data directory>/biomatch.sqlite).")
+    var database: String?
 
     func validate() throws {
         if let port, !(0...65535).contains(port) {
@@ -28,25 +39,44 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let configuration = ServerConfiguration(
-            host: host ?? environment["BIOMATCH_HOST"] ?? "127.0.0.1",
-            port: port ?? environment["BIOMATCH_PORT"].flatMap(Int.init) ?? 8080
-        )
         let logger = Logger(label: "biomatch.serve")
+        var (configuration, problems) = ServerConfiguration.fromEnvironment(environment)
+        if let host { configuration.host = host }
+        if let port { configuration.port = port }
+        for problem in problems { logger.warning("\(problem)") }
+        let sweepInterval = environment["BIOMATCH_RETENTION_SWEEP_SECONDS"].flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil } ?? 3_600
+
         let installation = Installation.fromEnvironment()
         let runtime = try ORTEnvironment(libraryPath: installation.onnxRuntimeLibrary.path)
         var health = try HealthReport.gather(installation: installation, runtime: runtime)
         // The embedded default: a SQLite file under the data folder, created and migrated here.
-        let databaseFile = SQLiteGalleryStore.defaultLocation(in: installation)
-        try FileManager.default.createDirectory(
-            at: databaseFile.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let store = try SQLiteGalleryStore(location: databaseFile)
-        let galleries = try await store.galleries()
+        let databaseFile = database.map { URL(filePath: $0) } ?? SQLiteGalleryStore.defaultLocation(in: installation)
+        let store = try SQLiteGalleryStore(
+            location: databaseFile, additionalMigrations: GovernanceSchema.migrations(for: .sqlite))
         health.storage = "sqlite:\(databaseFile.path)"
+
+        let metrics = ServerMetrics()
+        let engine = try FaceEngine(installation: installation)
+        let operations = try await MatcherOperations.open(store: store, engine: engine, analysisObserver: metrics.record)
         logger.info("gallery store open", metadata: [
-            "store.path": "\(databaseFile.path)", "store.galleries": "\(galleries.count)",
+            "store.path": "\(databaseFile.path)", "store.galleries": "\(operations.identification.galleryNames.count)",
         ])
-        let app = buildApplication(configuration: configuration, health: health, logger: logger)
-        try await app.runService()
+        if let issued = try await operations.keys.bootstrapAdminKey() {
+            standardError("""
+                The store had no API key: created \(KeysCommand.summary(of: issued.key)).
+                Its secret follows on standard output; it is shown this once and stored only as a SHA-256 digest.
+                """)
+            // Straight to the descriptor: a pipe reading it must not wait on a buffer.
+            FileHandle.standardOutput.write(Data((issued.secret + "\n").utf8))
+        }
+
+        let application = buildApplication(
+            configuration: configuration,
+            dependencies: ServerDependencies(operations: operations, health: health, metrics: metrics),
+            logger: logger)
+        let sweeper = RetentionSweeperService(operations: operations, interval: .seconds(sweepInterval), logger: logger)
+        try await BioMatchServer.serviceGroup(
+            application: application, closeStore: { store.close() }, logger: logger, otherServices: [sweeper]
+        ).run()
     }
 }

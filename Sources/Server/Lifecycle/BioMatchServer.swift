@@ -14,16 +14,20 @@ public enum BioMatchServer {
         application: some ApplicationProtocol,
         closeStore: @escaping @Sendable () async -> Void,
         logger: Logger,
+        otherServices: [any Service] = [],
         signals: [UnixSignal] = [.sigterm, .sigint]
     ) -> ServiceGroup {
+        // Started in order and stopped in reverse: the HTTP server stops before the background
+        // services, which stop before the store closes.
         ServiceGroup(
             configuration: .init(
-                services: [
-                    .init(service: StoreShutdownService(close: closeStore, logger: logger)),
-                    .init(
-                        service: application, successTerminationBehavior: .gracefullyShutdownGroup,
-                        failureTerminationBehavior: .gracefullyShutdownGroup),
-                ],
+                services: [.init(service: StoreShutdownService(close: closeStore, logger: logger))]
+                    + otherServices.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+                    + [
+                        .init(
+                            service: application, successTerminationBehavior: .gracefullyShutdownGroup,
+                            failureTerminationBehavior: .gracefullyShutdownGroup)
+                    ],
                 gracefulShutdownSignals: signals,
                 logger: logger))
     }
