@@ -86,6 +86,11 @@ let package = Package(
             name: "Operations",
             dependencies: ["Identification", "Governance", "FaceEngine", "Gallery", "Installation"]
         ),
+        // Review cases and decisions (identifications only when confirmed) and AES-GCM sealed face crops that erasure destroys.
+        .target(
+            name: "Review",
+            dependencies: ["Gallery", "Governance", "Imaging", "Installation", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // Labelled-dataset evaluation: score sets, DET, EER, calibration, 1:N, per-group rates, HTML and JSON reports.
         .target(name: "Evaluation", dependencies: ["FaceEngine"]),
         .executableTarget(
@@ -105,6 +110,16 @@ let package = Package(
         .testTarget(
             name: "OperationsTests",
             dependencies: ["Operations", "Identification", "Governance", "FaceEngine", "Gallery", "Installation"]
+        ),
+        .testTarget(
+            name: "ReviewTests",
+            dependencies: [
+                "Review", "Gallery", "Governance", "Imaging", "Installation", "FaceEngine",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "GovernanceTests",

@@ -88,6 +88,13 @@ public protocol GalleryStore: Sendable {
     func records(
         in table: String, orderedBy sequenceColumn: String, after: Int64?, limit: Int
     ) async throws(GalleryError) -> [StoreRow]
+
+    /// Up to `limit` rows of a companion table (or view) whose columns equal the values in
+    /// `matching` (``StoreValue/null`` matches NULL) and whose `sequenceColumn` exceeds `after`,
+    /// in that order. Column names are checked like table names; values travel as bound parameters.
+    func records(
+        in table: String, matching: [String: StoreValue], orderedBy sequenceColumn: String, after: Int64?, limit: Int
+    ) async throws(GalleryError) -> [StoreRow]
 }
 
 extension GalleryStore {

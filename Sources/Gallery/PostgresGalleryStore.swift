@@ -431,14 +431,36 @@ public final class PostgresGalleryStore: GalleryStore {
     public func records(
         in table: String, orderedBy sequenceColumn: String, after: Int64?, limit: Int
     ) async throws(GalleryError) -> [StoreRow] {
+        try await records(in: table, matching: [:], orderedBy: sequenceColumn, after: after, limit: limit)
+    }
+
+    public func records(
+        in table: String, matching: [String: StoreValue], orderedBy sequenceColumn: String, after: Int64?, limit: Int
+    ) async throws(GalleryError) -> [StoreRow] {
         try SQLIdentifier.validate(table, role: "companion table")
         try SQLIdentifier.validate(sequenceColumn, role: "companion sequence column")
+        for column in matching.keys { try SQLIdentifier.validate(column, role: "companion column") }
         try InputValidation.validate(pageSize: limit, field: "limit", maximum: InputValidation.maximumPageSize)
+        let filters = matching.sorted { $0.key < $1.key }
         return try await read("reading records") { connection, logger in
-            var query = PostgresQuery(
-                unsafeSQL: "SELECT * FROM \"\(table)\" WHERE \"\(sequenceColumn)\" > $1 ORDER BY \"\(sequenceColumn)\" LIMIT $2")
-            query.binds.append(after ?? Int64.min)
-            query.binds.append(Int64(limit))
+            var bindings = PostgresBindings(capacity: filters.count + 2)
+            bindings.append(after ?? Int64.min)
+            var conditions = ["\"\(sequenceColumn)\" > $1"]
+            for (column, value) in filters {
+                if value == .null {
+                    conditions.append("\"\(column)\" IS NULL")
+                } else {
+                    try Self.bind(value, to: &bindings)
+                    conditions.append("\"\(column)\" = $\(bindings.count)")
+                }
+            }
+            bindings.append(Int64(limit))
+            let query = PostgresQuery(
+                unsafeSQL: """
+                    SELECT * FROM "\(table)" WHERE \(conditions.joined(separator: " AND "))
+                    ORDER BY "\(sequenceColumn)" LIMIT $\(bindings.count)
+                    """,
+                binds: bindings)
             var rows: [StoreRow] = []
             for try await row in try await connection.query(query, logger: logger) {
                 rows.append(try Self.storeRow(row))
@@ -570,13 +592,7 @@ public final class PostgresGalleryStore: GalleryStore {
             let columns = row.keys.sorted()
             var bindings = PostgresBindings(capacity: columns.count)
             for column in columns {
-                switch row[column] ?? .null {
-                case .null: bindings.appendNull()
-                case .integer(let value): bindings.append(value)
-                case .real(let value): bindings.append(value)
-                case .text(let value): bindings.append(value)
-                case .blob(let value): try bindings.append(value)
-                }
+                try bind(row[column] ?? .null, to: &bindings)
             }
             let columnList = columns.map { "\"\($0)\"" }.joined(separator: ", ")
             let placeholders = (1...columns.count).map { "$\($0)" }.joined(separator: ", ")
@@ -587,6 +603,16 @@ public final class PostgresGalleryStore: GalleryStore {
                 logger: logger)
         } catch {
             throw GalleryError.companionRecordFailed(table: record.table, underlying: error)
+        }
+    }
+
+    private static func bind(_ value: StoreValue, to bindings: inout PostgresBindings) throws {
+        switch value {
+        case .null: bindings.appendNull()
+        case .integer(let value): bindings.append(value)
+        case .real(let value): bindings.append(value)
+        case .text(let value): bindings.append(value)
+        case .blob(let value): try bindings.append(value)
         }
     }
 

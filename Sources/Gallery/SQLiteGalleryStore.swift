@@ -386,15 +386,36 @@ public final class SQLiteGalleryStore: GalleryStore {
     public func records(
         in table: String, orderedBy sequenceColumn: String, after: Int64?, limit: Int
     ) async throws(GalleryError) -> [StoreRow] {
+        try await records(in: table, matching: [:], orderedBy: sequenceColumn, after: after, limit: limit)
+    }
+
+    public func records(
+        in table: String, matching: [String: StoreValue], orderedBy sequenceColumn: String, after: Int64?, limit: Int
+    ) async throws(GalleryError) -> [StoreRow] {
         try SQLIdentifier.validate(table, role: "companion table")
         try SQLIdentifier.validate(sequenceColumn, role: "companion sequence column")
+        for column in matching.keys { try SQLIdentifier.validate(column, role: "companion column") }
         try InputValidation.validate(pageSize: limit, field: "limit", maximum: InputValidation.maximumPageSize)
+        // Sorted so the same filter always gives the same statement (and statement cache entry).
+        let filters = matching.sorted { $0.key < $1.key }
+        var conditions = ["\"\(sequenceColumn)\" > ?"]
+        var values: [(any DatabaseValueConvertible)?] = [after ?? Int64.min]
+        for (column, value) in filters {
+            if value == .null {
+                conditions.append("\"\(column)\" IS NULL")
+            } else {
+                conditions.append("\"\(column)\" = ?")
+                values.append(Self.databaseValue(value))
+            }
+        }
+        values.append(limit)
+        let sql = """
+            SELECT * FROM "\(table)" WHERE \(conditions.joined(separator: " AND "))
+            ORDER BY "\(sequenceColumn)" LIMIT ?
+            """
+        let arguments = StatementArguments(values)
         return try await read("reading records") { db in
-            try Row.fetchAll(
-                db,
-                sql: "SELECT * FROM \"\(table)\" WHERE \"\(sequenceColumn)\" > ? ORDER BY \"\(sequenceColumn)\" LIMIT ?",
-                arguments: [after ?? Int64.min, limit]
-            ).map(Self.storeRow)
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.storeRow)
         }
     }
 
@@ -478,20 +499,22 @@ public final class SQLiteGalleryStore: GalleryStore {
             let columns = row.keys.sorted()
             let columnList = columns.map { "\"\($0)\"" }.joined(separator: ", ")
             let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
-            let values: [(any DatabaseValueConvertible)?] = columns.map { column in
-                switch row[column] ?? .null {
-                case .null: nil
-                case .integer(let value): value
-                case .real(let value): value
-                case .text(let value): value
-                case .blob(let value): value
-                }
-            }
+            let values = columns.map { column in databaseValue(row[column] ?? .null) }
             try db.execute(
                 sql: "INSERT INTO \"\(record.table)\" (\(columnList)) VALUES (\(placeholders))",
                 arguments: StatementArguments(values))
         } catch {
             throw GalleryError.companionRecordFailed(table: record.table, underlying: error)
+        }
+    }
+
+    private static func databaseValue(_ value: StoreValue) -> (any DatabaseValueConvertible)? {
+        switch value {
+        case .null: nil
+        case .integer(let value): value
+        case .real(let value): value
+        case .text(let value): value
+        case .blob(let value): value
         }
     }
 
