@@ -38,7 +38,7 @@ public struct DatasetCalibration: Sendable, Equatable, Codable {
         let scores = ScoreSets(allPairsOf: templates)
         guard !scores.genuine.isEmpty else { throw .noGenuineComparisons }
         dataset = DatasetSummary(
-            path: templates.dataset.root.path, people: templates.dataset.people.count,
+            path: templates.dataset.root.relativePath, people: templates.dataset.people.count,
             images: templates.dataset.imageCount, groupsFile: nil)
         engine = templates.engine
         enrolment = EnrolmentSummary(templates: templates)

@@ -104,7 +104,7 @@ public struct EvaluationReport: Sendable, Equatable, Codable {
         formatVersion = Self.currentFormatVersion
         generatedAt = date.formatted(.iso8601)
         self.dataset = DatasetSummary(
-            path: dataset.root.path, people: dataset.people.count, images: dataset.imageCount, groupsFile: groupsFile)
+            path: dataset.root.relativePath, people: dataset.people.count, images: dataset.imageCount, groupsFile: groupsFile)
         engine = templates.engine
         enrolment = EnrolmentSummary(templates: templates)
         verification = try VerificationFigures(scores: pairs.overall, settings: settings)
@@ -139,13 +139,13 @@ public struct EvaluationReport: Sendable, Equatable, Codable {
         let groups = try groupsFile.map { file throws(EvaluationError) in try GroupLabels.load(from: file, for: dataset) }
         let templates = await DatasetTemplates.extract(from: dataset, engine: engine, progress: progress)
         return try EvaluationReport(
-            templates: templates, groups: groups, groupsFile: groupsFile?.path, settings: settings)
+            templates: templates, groups: groups, groupsFile: groupsFile?.relativePath, settings: settings)
     }
 }
 
 /// The dataset as the report names it.
 public struct DatasetSummary: Sendable, Equatable, Codable {
-    /// The dataset folder.
+    /// The dataset folder, as it was given.
     public var path: String
     /// Number of person folders.
     public var people: Int

@@ -133,6 +133,28 @@ public struct RankHitRate: Sendable, Equatable, Codable {
 
     /// hits / searches, or `nil` without searches.
     public var rate: Double? { searches > 0 ? Double(hits) / Double(searches) : nil }
+
+    // The JSON carries the rate too, for readers; decoding derives it from the counts again.
+    private enum CodingKeys: String, CodingKey {
+        case rank, hits, searches, rate
+    }
+
+    /// Decodes the rank and counts.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(
+            rank: container.decode(Int.self, forKey: .rank), hits: container.decode(Int.self, forKey: .hits),
+            searches: container.decode(Int.self, forKey: .searches))
+    }
+
+    /// Encodes the rank, the counts and the rate.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(rank, forKey: .rank)
+        try container.encode(hits, forKey: .hits)
+        try container.encode(searches, forKey: .searches)
+        try container.encodeIfPresent(rate, forKey: .rate)
+    }
 }
 
 /// Open-set identification error rates at one threshold.
@@ -166,6 +188,35 @@ public struct IdentificationRates: Sendable, Equatable, Codable {
     public var falseNegativeRate: Double? {
         matedSearches > 0 ? Double(misses) / Double(matedSearches) : nil
     }
+
+    // The JSON carries the rates too, for readers; decoding derives them from the counts again.
+    private enum CodingKeys: String, CodingKey {
+        case threshold, falsePositives, nonMatedSearches, misses, matedSearches
+        case falsePositiveRate, falseNegativeRate
+    }
+
+    /// Decodes the threshold and counts.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(
+            threshold: container.decode(Float.self, forKey: .threshold),
+            falsePositives: container.decode(Int.self, forKey: .falsePositives),
+            nonMatedSearches: container.decode(Int.self, forKey: .nonMatedSearches),
+            misses: container.decode(Int.self, forKey: .misses),
+            matedSearches: container.decode(Int.self, forKey: .matedSearches))
+    }
+
+    /// Encodes the threshold, the counts and the rates.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(threshold, forKey: .threshold)
+        try container.encode(falsePositives, forKey: .falsePositives)
+        try container.encode(nonMatedSearches, forKey: .nonMatedSearches)
+        try container.encode(misses, forKey: .misses)
+        try container.encode(matedSearches, forKey: .matedSearches)
+        try container.encodeIfPresent(falsePositiveRate, forKey: .falsePositiveRate)
+        try container.encodeIfPresent(falseNegativeRate, forKey: .falseNegativeRate)
+    }
 }
 
 /// FNIR at the threshold that holds FPIR to a target.
@@ -186,4 +237,27 @@ public struct FNIRAtFPIR: Sendable, Equatable, Codable {
 
     /// Whether there are enough non-mated searches for the target to mean anything.
     public var isSupported: Bool { rates.nonMatedSearches >= minimumNonMatedSearches }
+
+    // The JSON says whether the target is supported, for readers; decoding derives it again.
+    private enum CodingKeys: String, CodingKey {
+        case targetFalsePositiveRate, rates, minimumNonMatedSearches, isSupported
+    }
+
+    /// Decodes the stored figures.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(
+            targetFalsePositiveRate: container.decode(Double.self, forKey: .targetFalsePositiveRate),
+            rates: container.decode(IdentificationRates.self, forKey: .rates),
+            minimumNonMatedSearches: container.decode(Int.self, forKey: .minimumNonMatedSearches))
+    }
+
+    /// Encodes the figures and whether the target is supported.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(targetFalsePositiveRate, forKey: .targetFalsePositiveRate)
+        try container.encode(rates, forKey: .rates)
+        try container.encode(minimumNonMatedSearches, forKey: .minimumNonMatedSearches)
+        try container.encode(isSupported, forKey: .isSupported)
+    }
 }

@@ -174,6 +174,8 @@ private struct ReportPage {
             title: logarithmic ? "Score distributions, logarithmic (the tails)" : "Score distributions",
             x: .linear(xRange, step: xRange.upperBound - xRange.lowerBound > 1 ? 0.2 : 0.1),
             y: yScale, xLabel: "Cosine similarity", yLabel: "Share of comparisons per bin")
+        // Scores rarely fall below -0.1, so the top-left corner is free.
+        chart.legendOnLeft = true
         chart.bars(
             edges: edges, values: impostor, color: Self.impostorColour,
             label: "impostor (\(report.verification.scores.impostor.count))")
@@ -329,16 +331,17 @@ private struct ReportPage {
     }
 
     private static let style = """
-        body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1180px;color:#222;\
-        background:#fafafa}
+        body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;font-size:14px;margin:24px auto;max-width:1160px;\
+        padding:0 12px;color:#222;background:#fafafa}
         h1{font-size:24px;margin:0 0 4px}h2{font-size:17px;margin:18px 0 8px}
         .meta{color:#555;font-size:13px;margin:0 0 16px}
         .cards{display:grid;grid-template-columns:repeat(6,1fr);gap:10px;margin-bottom:16px}
         .card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 12px}
         .card .label{font-size:12px;color:#555}.card .value{font-size:24px;font-weight:600;margin:4px 0}
         .card .detail{font-size:11px;color:#666}
-        .charts,.tables{display:grid;grid-template-columns:1fr 1fr;gap:16px;align-items:start}
-        figure{margin:0;background:#fff;border:1px solid #ddd;border-radius:6px;padding:6px}
+        .charts,.tables{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:16px;align-items:start}
+        figure{margin:0;background:#fff;border:1px solid #ddd;border-radius:6px;padding:6px;min-width:0}
+        figure svg{display:block;width:100%;height:auto}
         figcaption,.small{font-size:11px;color:#666}
         table{border-collapse:collapse;background:#fff;margin:8px 0;font-size:13px;width:100%}
         th,td{border:1px solid #ddd;padding:4px 8px;text-align:left}th{background:#f0f0f0}

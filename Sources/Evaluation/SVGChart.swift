@@ -61,6 +61,8 @@ struct SVGChart {
     private let right = 16.0
     private let top = 30.0
     private let bottom = 46.0
+    /// Whether the legend sits in the top-left corner of the plot (else the top-right).
+    var legendOnLeft = false
     private var layers: [String] = []
     private var legend: [(color: String, label: String, dashed: Bool)] = []
 
@@ -177,7 +179,7 @@ struct SVGChart {
         parts.append("<g>" + layers.joined() + "</g>")
         for (index, entry) in legend.enumerated() {
             let y = top + 14 + Double(index) * 16
-            let x = plotRight - 170
+            let x = legendOnLeft ? left + 12 : plotRight - 170
             let dash = entry.dashed ? " stroke-dasharray=\"5 4\"" : ""
             parts.append(
                 "<line x1=\"\(Self.pixel(x))\" y1=\"\(Self.pixel(y - 4))\" x2=\"\(Self.pixel(x + 22))\" "

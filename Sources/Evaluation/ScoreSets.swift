@@ -226,6 +226,35 @@ public struct ErrorRates: Sendable, Equatable, Codable {
     public var falseNonMatchRate: Double? {
         genuineComparisons > 0 ? Double(falseNonMatches) / Double(genuineComparisons) : nil
     }
+
+    // The JSON carries the rates too, for readers; decoding derives them from the counts again.
+    private enum CodingKeys: String, CodingKey {
+        case threshold, falseMatches, impostorComparisons, falseNonMatches, genuineComparisons
+        case falseMatchRate, falseNonMatchRate
+    }
+
+    /// Decodes the threshold and counts.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(
+            threshold: container.decode(Float.self, forKey: .threshold),
+            falseMatches: container.decode(Int.self, forKey: .falseMatches),
+            impostorComparisons: container.decode(Int.self, forKey: .impostorComparisons),
+            falseNonMatches: container.decode(Int.self, forKey: .falseNonMatches),
+            genuineComparisons: container.decode(Int.self, forKey: .genuineComparisons))
+    }
+
+    /// Encodes the threshold, the counts and the rates.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(threshold, forKey: .threshold)
+        try container.encode(falseMatches, forKey: .falseMatches)
+        try container.encode(impostorComparisons, forKey: .impostorComparisons)
+        try container.encode(falseNonMatches, forKey: .falseNonMatches)
+        try container.encode(genuineComparisons, forKey: .genuineComparisons)
+        try container.encodeIfPresent(falseMatchRate, forKey: .falseMatchRate)
+        try container.encodeIfPresent(falseNonMatchRate, forKey: .falseNonMatchRate)
+    }
 }
 
 /// The outcome of ``ScoreSets/calibrate(targetFalseMatchRate:offsets:)``.
@@ -266,6 +295,34 @@ public struct ThresholdCalibration: Sendable, Equatable, Codable {
             + "\(targetFalseMatchRate) needs at least \(minimumImpostorComparisons) (one false match in "
             + "\(minimumImpostorComparisons)). The threshold merely lies above every impostor score; "
             + "the data cannot show that it meets the target. Use a dataset with more people."
+    }
+
+    // The JSON says whether the target is supported, for readers; decoding derives it again.
+    private enum CodingKeys: String, CodingKey {
+        case targetFalseMatchRate, threshold, rates, minimumImpostorComparisons, tradeOff, isSupported, warning
+    }
+
+    /// Decodes the stored figures.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(
+            targetFalseMatchRate: container.decode(Double.self, forKey: .targetFalseMatchRate),
+            threshold: container.decode(Float.self, forKey: .threshold),
+            rates: container.decode(ErrorRates.self, forKey: .rates),
+            minimumImpostorComparisons: container.decode(Int.self, forKey: .minimumImpostorComparisons),
+            tradeOff: container.decode([ErrorRates].self, forKey: .tradeOff))
+    }
+
+    /// Encodes the figures, whether the target is supported, and the warning if not.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(targetFalseMatchRate, forKey: .targetFalseMatchRate)
+        try container.encode(threshold, forKey: .threshold)
+        try container.encode(rates, forKey: .rates)
+        try container.encode(minimumImpostorComparisons, forKey: .minimumImpostorComparisons)
+        try container.encode(tradeOff, forKey: .tradeOff)
+        try container.encode(isSupported, forKey: .isSupported)
+        try container.encodeIfPresent(warning, forKey: .warning)
     }
 }
 

@@ -42,10 +42,11 @@ struct CalibrateCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure(error.description)
         }
-        if let warning = result.calibration.warning {
-            FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
-        }
         if json {
+            // The text output carries the warning itself; JSON readers may not look at the field.
+            if let warning = result.calibration.warning {
+                FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+            }
             try printJSON(result)
         } else {
             print(Self.text(of: result))

@@ -99,7 +99,7 @@ struct EvaluateCommand: AsyncParsableCommand {
     private static func describe(_ ratio: RateRatio) -> String {
         if let value = ratio.ratio { return String(format: "%.2f", value) }
         if let bound = ratio.ratioWithZeroAsOneError { return String(format: ">= %.2f (a group has none)", bound) }
-        return "n/a"
+        return ratio.highest == 0 ? "undefined (no errors in any group)" : "n/a"
     }
 }
 
@@ -108,10 +108,14 @@ func formatRate(_ value: Double?) -> String {
     value.map { String(format: "%.4g", $0) } ?? "n/a"
 }
 
-/// Progress on standard error, rewriting one line: "analysed 120/400 images".
+/// Progress on standard error: "analysed 120/400 images", rewritten in place about a hundred
+/// times on a terminal, once at the end otherwise (so logs do not fill with it).
 func progressReporter(verb: String) -> @Sendable (Int, Int) -> Void {
-    { done, total in
-        let end = done == total ? "\n" : ""
-        FileHandle.standardError.write(Data("\r\(verb) \(done)/\(total) images\(end)".utf8))
+    let isTerminal = isatty(STDERR_FILENO) != 0
+    return { done, total in
+        let step = max(total / 100, 1)
+        guard done == total || (isTerminal && done % step == 0) else { return }
+        let line = "\(verb) \(done)/\(total) images" + (done == total ? "\n" : "")
+        FileHandle.standardError.write(Data(((isTerminal ? "\r" : "") + line).utf8))
     }
 }

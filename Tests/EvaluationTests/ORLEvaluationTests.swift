@@ -196,6 +196,18 @@ struct ORLEvaluationTests {
         let report = try EvaluationReport(templates: templates, groups: labels, groupsFile: "halves.csv")
         let written = try report.write(to: folder.url.appending(path: "out"))
         #expect(try EvaluationReport.read(from: written.json) == report)
+        // Readers of the JSON get the rates, not only the counts behind them.
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: written.json)) as? [String: Any])
+        let verification = try #require(json["verification"] as? [String: Any])
+        let operating = try #require(verification["operatingPoint"] as? [String: Any])
+        // (JSONSerialization may round the last bit; JSONDecoder above reads numbers exactly.)
+        let falseMatchRate = try #require(operating["falseMatchRate"] as? Double)
+        let expectedRate = try #require(report.verification.operatingPoint.falseMatchRate)
+        #expect(abs(falseMatchRate - expectedRate) <= 1e-12 * expectedRate)
+        let identification = try #require(json["identification"] as? [String: Any])
+        let ranks = try #require(identification["rankHitRates"] as? [[String: Any]])
+        let rankOne = try #require(ranks.first?["rate"] as? Double)
+        #expect(abs(rankOne - (report.identification.rankOneHitRate ?? -1)) <= 1e-12)
 
         let html = try String(contentsOf: written.html, encoding: .utf8)
         #expect(html.hasPrefix("<!doctype html>"))
