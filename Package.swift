@@ -49,7 +49,7 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "Installation", "ONNXRuntime", "FaceEngine", "Imaging", "Gallery", "Governance", "Identification",
-                "Operations",
+                "Operations", "Review",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -72,7 +72,7 @@ let package = Package(
         // Enrolment, search, verification and deletion: a gallery store plus one in-memory index per gallery.
         .target(
             name: "Identification",
-            dependencies: ["FaceEngine", "Gallery", "Matching", "Installation"]
+            dependencies: ["FaceEngine", "Gallery", "Imaging", "Matching", "Installation"]
         ),
         // Bulk-enrols into a SQLite gallery and acknowledges each commit: the durability test kills it.
         .executableTarget(name: "GalleryStressTool", dependencies: ["Gallery"]),
@@ -84,7 +84,7 @@ let package = Package(
         // Every matcher operation, governed: authorised, purpose-checked and audited; the API and CLI both call it.
         .target(
             name: "Operations",
-            dependencies: ["Identification", "Governance", "FaceEngine", "Gallery", "Installation"]
+            dependencies: ["Identification", "Governance", "Review", "FaceEngine", "Gallery", "Imaging", "Installation"]
         ),
         // Review cases and decisions (identifications only when confirmed) and AES-GCM sealed face crops that erasure destroys.
         .target(
@@ -109,7 +109,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OperationsTests",
-            dependencies: ["Operations", "Identification", "Governance", "FaceEngine", "Gallery", "Installation"]
+            dependencies: ["Operations", "Identification", "Governance", "Review", "FaceEngine", "Gallery", "Imaging", "Installation"]
         ),
         .testTarget(
             name: "ReviewTests",
@@ -155,7 +155,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "Server", "Installation", "ModelPreparation", "ONNXRuntime", "FaceEngine", "Gallery", "Governance",
-                "Identification", "Operations",
+                "Identification", "Operations", "Review",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

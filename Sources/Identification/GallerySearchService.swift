@@ -123,7 +123,7 @@ public final class GallerySearchService: Sendable {
         return .success(
             EnrolmentSample(
                 template: face.template, detectionScore: face.detection.score, quality: face.quality,
-                sourceImageSHA256: FileDigest.sha256(of: imageBytes)))
+                sourceImageSHA256: FileDigest.sha256(of: imageBytes), alignedCrop: face.alignedCrop))
     }
 
     /// Enrols a subject from images: every image must hold exactly one face of acceptable

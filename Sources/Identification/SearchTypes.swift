@@ -1,5 +1,6 @@
 import FaceEngine
 import Gallery
+import Imaging
 
 /// One face accepted for enrolment: its template and the facts stored with it.
 public struct EnrolmentSample: Sendable, Equatable {
@@ -11,13 +12,19 @@ public struct EnrolmentSample: Sendable, Equatable {
     public var quality: FaceQuality
     /// SHA-256 of the source image bytes (hex).
     public var sourceImageSHA256: String
+    /// The aligned 112x112 face, when the engine keeps crops (reviewers are shown it).
+    public var alignedCrop: RGBImage?
 
     /// A sample from its parts.
-    public init(template: FaceTemplate, detectionScore: Float, quality: FaceQuality, sourceImageSHA256: String) {
+    public init(
+        template: FaceTemplate, detectionScore: Float, quality: FaceQuality, sourceImageSHA256: String,
+        alignedCrop: RGBImage? = nil
+    ) {
         self.template = template
         self.detectionScore = detectionScore
         self.quality = quality
         self.sourceImageSHA256 = sourceImageSHA256
+        self.alignedCrop = alignedCrop
     }
 }
 

@@ -3,7 +3,9 @@ import Foundation
 import Gallery
 import Governance
 import Identification
+import Imaging
 import Installation
+import Review
 
 /// Every operation of the matcher, governed: the caller is authorised for the gallery, searches
 /// and verifications carry a checked purpose and case reference, and each action writes its
@@ -18,6 +20,8 @@ public final class MatcherOperations: Sendable {
     public let auditLog: AuditLog
     /// The configured search purposes.
     public let purposes: PurposePolicy
+    /// Review cases and decisions, and the sealed face crops reviewers see.
+    public let review: ReviewLedger
     /// Called with the stage timings of every image analysed (for metrics).
     let analysisObserver: (@Sendable (StageTimings) -> Void)?
 
@@ -32,27 +36,53 @@ public final class MatcherOperations: Sendable {
     public var engine: FaceEngine { identification.engine }
 
     private init(
-        identification: GallerySearchService, purposes: PurposePolicy,
+        identification: GallerySearchService, purposes: PurposePolicy, review: ReviewLedger,
         analysisObserver: (@Sendable (StageTimings) -> Void)?
     ) {
         self.identification = identification
         self.keys = KeyRegistry(store: identification.store)
         self.auditLog = AuditLog(store: identification.store)
         self.purposes = purposes
+        self.review = review
         self.analysisObserver = analysisObserver
     }
 
-    /// Opens the operations over a store that was opened with ``GovernanceSchema/migrations(for:)``,
-    /// rebuilding every gallery's index.
+    /// The migrations a store needs before operations open on it: the audit log, keys and review tables.
+    public static func migrations(for dialect: SQLDialect) -> [SchemaMigration] {
+        GovernanceSchema.migrations(for: dialect) + ReviewSchema.migrations(for: dialect)
+    }
+
+    /// Opens the operations over a store opened with ``migrations(for:)``, rebuilding every
+    /// gallery's index. The engine must keep aligned crops (reviewers are shown them); the
+    /// vault seals them (``CropVault/fromEnvironment(_:installation:)`` when nil); the review
+    /// policy says which galleries need review (``ReviewPolicy/fromEnvironment(_:)`` when nil).
     public static func open(
         store: any GalleryStore, engine: FaceEngine, purposes: PurposePolicy = .fromEnvironment(),
+        reviewPolicy: ReviewPolicy? = nil, cropVault: CropVault? = nil,
         analysisObserver: (@Sendable (StageTimings) -> Void)? = nil
     ) async throws(OperationError) -> MatcherOperations {
+        guard engine.configuration.keepsAlignedCrops else {
+            throw .misconfigured(reason: "the engine must keep aligned crops (FaceEngineConfiguration.keepsAlignedCrops) so reviewers can see faces")
+        }
+        let vault: CropVault
+        if let cropVault {
+            vault = cropVault
+        } else {
+            do { vault = try CropVault.fromEnvironment() } catch { throw .review(.crop(error)) }
+        }
+        let policy: ReviewPolicy
+        if let reviewPolicy {
+            policy = reviewPolicy
+        } else {
+            do { policy = try ReviewPolicy.fromEnvironment() } catch { throw .review(error) }
+        }
         let identification: GallerySearchService
         do { identification = try await GallerySearchService.open(store: store, engine: engine) } catch {
             throw .identification(error)
         }
-        return MatcherOperations(identification: identification, purposes: purposes, analysisObserver: analysisObserver)
+        return MatcherOperations(
+            identification: identification, purposes: purposes,
+            review: ReviewLedger(store: store, vault: vault, policy: policy), analysisObserver: analysisObserver)
     }
 
     // MARK: - Galleries
@@ -137,13 +167,27 @@ public final class MatcherOperations: Sendable {
     ) async throws(OperationError) -> EnrolledSubject {
         try authorize(caller, .enrol(request.gallery))
         let companion = try companion(for: .subjectEnrolled(by: caller, galleryName: request.gallery))
+        let enrolled: EnrolledSubject
         do {
-            return try await identification.enrol(
+            enrolled = try await identification.enrol(
                 gallery: request.gallery, reference: request.reference, attributes: request.attributes,
                 retainUntil: request.retainUntil, samples: samples, companion: companion)
         } catch {
             throw .identification(error)
         }
+        try await storeCrops(of: enrolled.templates, from: samples)
+        return enrolled
+    }
+
+    /// Seals each template's aligned crop for reviewers. A separate transaction after the
+    /// enrolment: a crash between the two leaves a template without a crop (shown to reviewers
+    /// as missing), never a crop without a template.
+    private func storeCrops(of templates: [TemplateRecord], from samples: [EnrolmentSample]) async throws(OperationError) {
+        let crops = zip(templates, samples).compactMap { template, sample in
+            sample.alignedCrop.map { EnrolmentCrop(templateID: template.id, crop: $0) }
+        }
+        guard !crops.isEmpty else { return }
+        do { try await review.crops.storeEnrolmentCrops(crops) } catch { throw .review(error) }
     }
 
     /// Examines one photo for enrolment, for callers that report refusals image by image.
@@ -159,12 +203,15 @@ public final class MatcherOperations: Sendable {
         _ = try galleryRecord(gallery)
         let samples = try await examineAll(images)
         let companion = try companion(for: .templatesAdded(by: caller, galleryName: gallery))
+        let added: [TemplateRecord]
         do {
-            return try await identification.addTemplates(
+            added = try await identification.addTemplates(
                 gallery: gallery, reference: reference, samples: samples, companion: companion)
         } catch {
             throw .identification(error)
         }
+        try await storeCrops(of: added, from: samples)
+        return added
     }
 
     /// A page of a gallery's subjects, in identifier order after `cursor`.
@@ -247,10 +294,26 @@ public final class MatcherOperations: Sendable {
         if !request.attributeFilter.isEmpty {
             parameters["attributeFilter"] = .object(request.attributeFilter.mapValues { .string($0) })
         }
-        let entry = try await record(
-            .search(
-                by: caller, gallery: gallery, justification: justification, probeSHA256: digest, parameters: parameters,
-                candidates: candidates.map { AuditCandidate(subjectID: $0.subjectID, score: $0.score) }))
+        let searched = analysis.faces[chosen]
+        let probeFaces = searched.alignedCrop.map { crop in
+            [ProbeFace(crop: crop, detectionScore: searched.detection.score, quality: Self.qualityMeasures(searched.quality))]
+        } ?? []
+        let recorded: RecordedSearch
+        do {
+            recorded = try await review.recordSearch(
+                SearchRecord(
+                    gallery: gallery, justification: justification, probeSHA256: digest, threshold: threshold,
+                    parameters: parameters,
+                    candidates: candidates.map {
+                        SearchCandidate(
+                            rank: $0.rank, subjectID: $0.subjectID, subjectReference: $0.subjectReference, score: $0.score,
+                            templateID: $0.bestTemplateID)
+                    },
+                    probeFaces: probeFaces),
+                by: caller)
+        } catch {
+            throw .review(error)
+        }
         var ranked: [RankedCandidate] = []
         for candidate in candidates {
             let stored = try? await store.subject(candidate.subjectID)
@@ -262,8 +325,8 @@ public final class MatcherOperations: Sendable {
         }
         return SearchOutcome(
             gallery: gallery, faces: Self.probeFaces(analysis.faces), searchedFace: chosen, candidates: ranked,
-            threshold: threshold, k: request.k, probeSHA256: digest, auditSequence: entry.sequence,
-            justification: justification)
+            threshold: threshold, k: request.k, probeSHA256: digest, auditSequence: recorded.auditSequence,
+            justification: justification, reviewCase: recorded.reviewCase)
     }
 
     /// Verifies one face of a probe photo against an enrolled subject; audited.
@@ -274,19 +337,17 @@ public final class MatcherOperations: Sendable {
         let threshold = try checkedThreshold(request.threshold ?? gallery.operatingThreshold)
         let analysis = try await analyse(request.image)
         let chosen = try Self.choose(request.faceIndex, among: analysis.faces, field: "image")
-        let verification: Verification
         let subjectID: SubjectRecord.ID
+        do { subjectID = try await store.subject(reference: request.subjectReference, in: gallery.id).subject.id } catch {
+            throw .identification(.store(error))
+        }
+        let verification: Verification
         do {
-            subjectID = try await store.subject(reference: request.subjectReference, in: gallery.id).subject.id
             verification = try await identification.verify(
                 gallery: request.gallery, template: analysis.faces[chosen].template,
                 subjectReference: request.subjectReference, threshold: threshold)
-        } catch let error as IdentificationError {
-            throw .identification(error)
-        } catch let error as GalleryError {
-            throw .identification(.store(error))
         } catch {
-            throw .invalidRequest(field: "subject", reason: "\(error)")
+            throw .identification(error)
         }
         let entry = try await record(
             .verification(
@@ -428,9 +489,18 @@ public final class MatcherOperations: Sendable {
         return largest
     }
 
-    static func probeFaces(_ faces: [AnalyzedFace]) -> [ProbeFace] {
+    static func probeFaces(_ faces: [AnalyzedFace]) -> [DetectedProbeFace] {
         faces.enumerated().map { index, face in
-            ProbeFace(index: index, detection: face.detection, quality: face.quality, verdict: face.verdict)
+            DetectedProbeFace(index: index, detection: face.detection, quality: face.quality, verdict: face.verdict)
         }
+    }
+
+    /// The quality measures stored with a template or a review case, by name.
+    static func qualityMeasures(_ quality: FaceQuality) -> [String: Float] {
+        [
+            "interOcularDistance": Float(quality.interOcularDistance), "yawDegrees": Float(quality.yawDegrees),
+            "rollDegrees": Float(quality.rollDegrees), "sharpness": Float(quality.sharpness),
+            "brightness": Float(quality.brightness), "contrast": Float(quality.contrast),
+        ]
     }
 }

@@ -2,6 +2,7 @@ import FaceEngine
 import Gallery
 import Governance
 import Identification
+import Review
 
 /// Why an operation was refused or failed. A refused operation changed nothing: no row, no
 /// index entry, no audit entry.
@@ -16,6 +17,10 @@ public enum OperationError: Error, CustomStringConvertible {
     case noFaceInImage(field: String)
     /// The request named a face the image does not have.
     case noSuchFace(index: Int, faceCount: Int)
+    /// The review ledger (cases, decisions, sealed crops) refused or failed.
+    case review(ReviewError)
+    /// The operations were opened with a component set up wrongly (a programming error).
+    case misconfigured(reason: String)
 
     public var description: String {
         switch self {
@@ -23,6 +28,8 @@ public enum OperationError: Error, CustomStringConvertible {
         case .identification(let error): error.description
         case .invalidRequest(let field, let reason): "invalid \(field): \(reason)"
         case .noFaceInImage(let field): "no face was found in \(field)"
+        case .review(let error): error.description
+        case .misconfigured(let reason): "misconfigured: \(reason)"
         case .noSuchFace(let index, let faceCount):
             "face \(index) was requested but the image holds \(faceCount) face\(faceCount == 1 ? "" : "s") (numbered from 0)"
         }

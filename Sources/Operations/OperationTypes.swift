@@ -3,6 +3,7 @@ import Foundation
 import Gallery
 import Governance
 import Identification
+import Review
 
 /// What an administrator asks for when creating a gallery.
 public struct GalleryDraft: Sendable, Hashable, Codable {
@@ -113,7 +114,7 @@ public struct SearchRequest: Sendable {
 }
 
 /// One face found in a probe image.
-public struct ProbeFace: Sendable, Hashable {
+public struct DetectedProbeFace: Sendable, Hashable {
     /// Position in detection order (0-based); requests name faces by it.
     public var index: Int
     /// Box, landmarks and detector score in image coordinates.
@@ -145,7 +146,7 @@ public struct SearchOutcome: Sendable {
     /// The gallery searched, as it was at the time.
     public var gallery: GalleryRecord
     /// Every face found in the probe.
-    public var faces: [ProbeFace]
+    public var faces: [DetectedProbeFace]
     /// The face that was searched.
     public var searchedFace: Int
     /// Candidates at or above the threshold, best first.
@@ -160,6 +161,10 @@ public struct SearchOutcome: Sendable {
     public var auditSequence: Int64
     /// The purpose and case reference as checked.
     public var justification: SearchJustification
+    /// The review case, for galleries whose purpose needs review: the candidates are leads
+    /// awaiting a reviewer, and only its ``ReviewCase/identifications`` (confirmed decisions)
+    /// may be reported as identifications. Nil when the gallery needs no review.
+    public var reviewCase: ReviewCase?
 }
 
 /// A 1:1 verification of a probe photo against an enrolled subject.
@@ -222,7 +227,7 @@ public struct VerificationOutcome: Sendable, Hashable {
     /// `score >= threshold`: a lead for review, not an identification.
     public var isMatch: Bool
     /// Faces found in the probe (the first image of a comparison).
-    public var faces: [ProbeFace]
+    public var faces: [DetectedProbeFace]
     /// The probe face compared.
     public var comparedFace: Int
     /// The audit entry that records the verification.
@@ -236,7 +241,7 @@ public struct DetectionOutcome: Sendable {
     /// Image size after orientation.
     public var imageHeight: Int
     /// Every face, in detection order.
-    public var faces: [ProbeFace]
+    public var faces: [DetectedProbeFace]
     /// SHA-256 of the image bytes.
     public var imageSHA256: String
 }

@@ -19,7 +19,9 @@ struct EngineOptions: ParsableArguments {
         FaceEngineConfiguration(
             maximumDetectionSide: maxDetectionSide,
             scoreThreshold: scoreThreshold,
-            minimumFaceSize: minFaceSize
+            minimumFaceSize: minFaceSize,
+            // Enrolment and search keep each aligned face, sealed, for reviewers.
+            keepsAlignedCrops: true
         )
     }
 

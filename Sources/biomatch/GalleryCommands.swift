@@ -55,7 +55,7 @@ struct GalleryCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment()))
+            let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment(), configuration: FaceEngineConfiguration(keepsAlignedCrops: true)))
             let record = try await operations.createGallery(
                 GalleryDraft(
                     name: name, description: description, purpose: purpose, retentionDays: retentionDays,
@@ -114,7 +114,7 @@ struct GalleryCommand: AsyncParsableCommand {
         @Option(help: "Why the threshold changes (for example the calibration it comes from).") var reason: String
 
         func run() async throws {
-            let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment()))
+            let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment(), configuration: FaceEngineConfiguration(keepsAlignedCrops: true)))
             let record = try await operations.setThreshold(
                 threshold, gallery: name, reason: reason, by: GovernanceDatabaseOptions.caller)
             print("updated \(describe(record))")
@@ -135,7 +135,7 @@ struct GalleryCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment()))
+            let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment(), configuration: FaceEngineConfiguration(keepsAlignedCrops: true)))
             let erasure = try await operations.deleteGallery(name, by: GovernanceDatabaseOptions.caller)
             print("erased gallery '\(name)': \(erasure.counts.subjects) subjects, \(erasure.counts.templates) templates")
         }
@@ -158,7 +158,7 @@ struct SubjectCommand: AsyncParsableCommand {
         @Option(help: "Subjects per page.") var limit = 100
 
         func run() async throws {
-            let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment()))
+            let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment(), configuration: FaceEngineConfiguration(keepsAlignedCrops: true)))
             let page = try await operations.subjects(
                 in: gallery, after: after.map(SubjectRecord.ID.init), limit: limit, by: GovernanceDatabaseOptions.caller)
             for subject in page.subjects {
@@ -177,7 +177,7 @@ struct SubjectCommand: AsyncParsableCommand {
         @Argument(help: "The subject's external reference.") var reference: String
 
         func run() async throws {
-            let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment()))
+            let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment(), configuration: FaceEngineConfiguration(keepsAlignedCrops: true)))
             let enrolled = try await operations.subject(reference, in: gallery, by: GovernanceDatabaseOptions.caller)
             print("subject:     \(enrolled.subject.externalReference) (id \(enrolled.subject.id.rawValue))")
             print("attributes:  \(enrolled.subject.attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))")
@@ -220,7 +220,7 @@ struct SubjectCommand: AsyncParsableCommand {
         @Option(help: "Why the subject is erased (recorded in the audit log).") var reason = "erasure requested"
 
         func run() async throws {
-            let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment()))
+            let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment(), configuration: FaceEngineConfiguration(keepsAlignedCrops: true)))
             let erasure = try await operations.eraseSubject(
                 reference, in: gallery, reason: reason, by: GovernanceDatabaseOptions.caller)
             print("erased '\(reference)' and \(erasure.templateIDs.count) template(s)")

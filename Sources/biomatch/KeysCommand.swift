@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Gallery
 import Governance
+import Operations
 
 /// Where the keys and audit commands find the database; opens it with the governance tables.
 struct GovernanceDatabaseOptions: ParsableArguments {
@@ -13,7 +14,7 @@ struct GovernanceDatabaseOptions: ParsableArguments {
     /// Opens (creating and migrating if needed) the store with the governance tables.
     func openStore() throws -> SQLiteGalleryStore {
         let location = path.map { URL(filePath: $0) } ?? SQLiteGalleryStore.defaultLocation()
-        return try SQLiteGalleryStore(location: location, additionalMigrations: GovernanceSchema.migrations(for: .sqlite))
+        return try SQLiteGalleryStore(location: location, additionalMigrations: MatcherOperations.migrations(for: .sqlite))
     }
 
     /// Who runs commands here: a local operator, by login name.

@@ -52,11 +52,11 @@ struct ServeCommand: AsyncParsableCommand {
         // The embedded default: a SQLite file under the data folder, created and migrated here.
         let databaseFile = database.map { URL(filePath: $0) } ?? SQLiteGalleryStore.defaultLocation(in: installation)
         let store = try SQLiteGalleryStore(
-            location: databaseFile, additionalMigrations: GovernanceSchema.migrations(for: .sqlite))
+            location: databaseFile, additionalMigrations: MatcherOperations.migrations(for: .sqlite))
         health.storage = "sqlite:\(databaseFile.path)"
 
         let metrics = ServerMetrics()
-        let engine = try FaceEngine(installation: installation)
+        let engine = try FaceEngine(installation: installation, configuration: FaceEngineConfiguration(keepsAlignedCrops: true))
         let operations = try await MatcherOperations.open(store: store, engine: engine, analysisObserver: metrics.record)
         logger.info("gallery store open", metadata: [
             "store.path": "\(databaseFile.path)", "store.galleries": "\(operations.identification.galleryNames.count)",

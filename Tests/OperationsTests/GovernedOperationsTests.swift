@@ -296,3 +296,47 @@ import Testing
         #expect(try await AuditVerifier.verify(operations.auditLog).isIntact)
     }
 }
+
+@Suite struct ReviewIntegrationTests {
+    @Test func custodySearchesOpenACaseAndOnlyConfirmedDecisionsIdentify() async throws {
+        let fixture = try await Support.fixture()
+        defer { fixture.cleanUp() }
+        let operations = fixture.operations
+        _ = try await operations.createGallery(GalleryDraft(name: "custody", purpose: .custody), by: fixture.admin)
+        let enrolled = try await operations.enrol(
+            EnrolmentRequest(gallery: "custody", reference: "obama", images: [try Support.photo("obama.jpg")]),
+            by: fixture.enroller)
+        // The enrolment's aligned face is sealed for reviewers.
+        let crop = try await operations.review.crops.enrolmentCrop(of: enrolled.templates[0].id)
+        #expect(crop.width == 112 && crop.height == 112)
+
+        let justified = StatedJustification(purpose: "criminal-investigation", caseReference: "CASE-7")
+        let outcome = try await operations.search(
+            SearchRequest(gallery: "custody", image: try Support.photo("obama2.jpg"), justification: justified),
+            by: fixture.searcher)
+        let reviewCase = try #require(outcome.reviewCase)
+        #expect(reviewCase.status == .awaitingReview)
+        #expect(reviewCase.identifications.isEmpty)
+        #expect(reviewCase.candidates.map(\.subjectID) == [enrolled.subject.id])
+
+        let reviewer = Caller.key(
+            try await operations.keys.create(
+                name: "reviewer", role: .reviewer, scope: .galleries(["custody"]), by: .system("test")
+            ).key.principal)
+        _ = try await operations.review.decide(
+            .confirmed, on: enrolled.subject.id, in: reviewCase.id, note: "same person, scar visible", by: reviewer)
+        let decided = try await operations.review.reviewCase(reviewCase.id, for: reviewer)
+        #expect(decided.identifications.map(\.decision.subjectID) == [enrolled.subject.id])
+        let actions = try await operations.auditEntries(after: nil, limit: 100, by: fixture.auditor).map(\.action)
+            .filter { $0 != .keyCreated }
+        #expect(actions.suffix(2) == [.search, .reviewDecision])
+        #expect(try await AuditVerifier.verify(operations.auditLog).isIntact)
+
+        // A gallery whose purpose needs no review opens no case.
+        _ = try await operations.createGallery(GalleryDraft(name: "evaluation", purpose: .other), by: fixture.admin)
+        let plain = try await operations.search(
+            SearchRequest(gallery: "evaluation", image: try Support.photo("obama2.jpg"), justification: justified),
+            by: fixture.admin)
+        #expect(plain.reviewCase == nil)
+    }
+}

@@ -5,6 +5,7 @@ import Governance
 import Imaging
 import Installation
 import Operations
+import Review
 
 /// The shared engine, test photos and a governed store in a temporary folder.
 enum Support {
@@ -12,7 +13,7 @@ enum Support {
 
     /// One engine for all tests: its sessions are safe to share.
     static let engine: Result<FaceEngine, FaceEngineError> = Result { () throws(FaceEngineError) in
-        try FaceEngine(installation: installation)
+        try FaceEngine(installation: installation, configuration: FaceEngineConfiguration(keepsAlignedCrops: true))
     }
 
     static func photo(_ name: String) throws -> [UInt8] {
@@ -70,8 +71,10 @@ enum Support {
         let folder = FileManager.default.temporaryDirectory.appending(path: "operations-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let store = try SQLiteGalleryStore(
-            location: folder.appending(path: "biomatch.sqlite"), additionalMigrations: GovernanceSchema.migrations(for: .sqlite))
-        let operations = try await MatcherOperations.open(store: store, engine: try engine.get(), purposes: PurposePolicy())
+            location: folder.appending(path: "biomatch.sqlite"), additionalMigrations: MatcherOperations.migrations(for: .sqlite))
+        let operations = try await MatcherOperations.open(
+            store: store, engine: try engine.get(), purposes: PurposePolicy(), reviewPolicy: ReviewPolicy(),
+            cropVault: try CropVault.fromEnvironment([CropVault.environmentKey: CropVault.generateKeyText()]))
         func key(_ role: Role, _ scope: GalleryScope) async throws -> Caller {
             .key(try await operations.keys.create(name: "\(role) key", role: role, scope: scope, by: .system("test")).key.principal)
         }

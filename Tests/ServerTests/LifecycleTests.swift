@@ -5,6 +5,7 @@ import Gallery
 import Governance
 import HummingbirdTesting
 import Operations
+import Review
 import ServiceLifecycle
 import Synchronization
 import Testing
@@ -29,12 +30,13 @@ import Testing
         let groupBox = Mutex<ServiceGroup?>(nil)
         let auditLength: Int
         do {
-            let store = try SQLiteGalleryStore(location: location, additionalMigrations: GovernanceSchema.migrations(for: .sqlite))
-            let engine = try FaceEngine(installation: .fromEnvironment())
+            let store = try SQLiteGalleryStore(location: location, additionalMigrations: MatcherOperations.migrations(for: .sqlite))
+            let engine = try FaceEngine(installation: .fromEnvironment(), configuration: FaceEngineConfiguration(keepsAlignedCrops: true))
             // The engine reports each analysed image while the request is still being handled:
             // that is the moment to ask the server to stop.
             let operations = try await MatcherOperations.open(
                 store: store, engine: engine, purposes: PurposePolicy(),
+                cropVault: try CropVault.fromEnvironment([CropVault.environmentKey: CropVault.generateKeyText()]),
                 analysisObserver: { _ in
                     timeline.record("analysed")
                     guard let group = groupBox.withLock({ $0 }) else { return }
@@ -46,7 +48,9 @@ import Testing
                         timeline.record("shutdown requested")
                         requested.signal()
                     }
-                    requested.wait()
+                    // Bounded: under a loaded test run the task may start late, and a blocked
+                    // cooperative thread must never wait for it forever.
+                    _ = requested.wait(timeout: .now() + 10)
                 })
             let admin = try #require(try await operations.keys.bootstrapAdminKey())
             let (group, port) = try await TestServer.startGroup(
@@ -76,7 +80,7 @@ import Testing
         #expect(events.last == "group finished")
         // Bootstrap key and the detection, both committed to the file.
         #expect(auditLength == 2)
-        let reopened = try SQLiteGalleryStore(location: location, additionalMigrations: GovernanceSchema.migrations(for: .sqlite))
+        let reopened = try SQLiteGalleryStore(location: location, additionalMigrations: MatcherOperations.migrations(for: .sqlite))
         let entries = try await AuditLog(store: reopened).entries(after: nil, limit: 10)
         #expect(entries.map(\.action) == [.keyCreated, .detect])
     }

@@ -443,10 +443,13 @@ public enum OpenAPIDocument {
                     "gallery": string(), "purpose": string(), "caseReference": string(), "probeSHA256": string(),
                     "faces": array(ref("Face")), "searchedFace": integer(), "k": integer(), "threshold": number(),
                     "candidates": array(ref("Candidate")), "auditSequence": integer(), "notice": string(),
+                    "reviewRequired": boolean,
+                    "reviewCaseID": nullable("integer"),
+                    "reviewStatus": nullable("string"),
                 ],
                 required: [
                     "gallery", "purpose", "caseReference", "probeSHA256", "faces", "searchedFace", "k", "threshold",
-                    "candidates", "auditSequence", "notice",
+                    "candidates", "auditSequence", "notice", "reviewRequired", "reviewCaseID", "reviewStatus",
                 ]),
             "VerifyRequest": object(
                 [

@@ -6,6 +6,7 @@ import Identification
 import Imaging
 import NIOCore
 import Operations
+import Review
 
 /// The one place that decides what every error means to a caller: its problem type, status and
 /// the detail shown. Errors that are the server's fault become ``ProblemType/internalError``
@@ -21,6 +22,7 @@ public enum ProblemMapping {
         case let problem as ProblemDetails: problem
         case let error as RequestError: problem(for: error)
         case let error as OperationError: problem(for: error)
+        case let error as ReviewError: problem(for: error)
         case let error as GovernanceError: problem(for: error)
         case let error as IdentificationError: problem(for: error)
         case let error as GalleryError: problem(for: error)
@@ -51,6 +53,29 @@ public enum ProblemMapping {
             ProblemDetails(
                 .unprocessableImage, detail: error.description,
                 errors: [.init(pointer: "/faceIndex", detail: "face \(index) requested; the image holds \(faceCount)")])
+        case .review(let reviewError):
+            problem(for: reviewError)
+        case .misconfigured:
+            internalProblem
+        }
+    }
+
+    static func problem(for error: ReviewError) -> ProblemDetails {
+        switch error {
+        case .unknownCase, .candidateNotInCase, .unknownProbeFace, .cropMissing:
+            ProblemDetails(.notFound, detail: error.description)
+        case .alreadyDecided:
+            ProblemDetails(.conflict, detail: error.description)
+        case .invalidDecision, .invalidSearch, .invalidPage:
+            ProblemDetails(.invalidRequest, detail: error.description)
+        case .forbidden:
+            ProblemDetails(.forbidden, detail: error.description)
+        case .governance(let governanceError):
+            problem(for: governanceError)
+        case .store(let galleryError):
+            problem(for: galleryError)
+        case .crop, .invalidConfiguration, .malformedRow:
+            internalProblem
         }
     }
 

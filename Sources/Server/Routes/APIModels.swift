@@ -271,9 +271,39 @@ struct SearchResultBody: APIResponseBody {
     var candidates: [CandidateBody]
     var auditSequence: Int64
     var notice: String
+    /// Whether the gallery's purpose needs a reviewer's decision before any identification.
+    var reviewRequired: Bool
+    /// The review case the search opened (the search's audit sequence), when review is required.
+    var reviewCaseID: Int64?
+    /// `awaitingReview`, `reviewed` or `noCandidates`, when review is required.
+    var reviewStatus: String?
 
     static let leadNotice =
         "Candidates are investigative leads for review by a trained person, never an identification."
+
+    private enum CodingKeys: String, CodingKey {
+        case gallery, purpose, caseReference, probeSHA256, faces, searchedFace, k, threshold, candidates, auditSequence
+        case notice, reviewRequired, reviewCaseID, reviewStatus
+    }
+
+    // The review fields are always present (null when no review applies), as the document requires.
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(gallery, forKey: .gallery)
+        try container.encode(purpose, forKey: .purpose)
+        try container.encode(caseReference, forKey: .caseReference)
+        try container.encode(probeSHA256, forKey: .probeSHA256)
+        try container.encode(faces, forKey: .faces)
+        try container.encode(searchedFace, forKey: .searchedFace)
+        try container.encode(k, forKey: .k)
+        try container.encode(threshold, forKey: .threshold)
+        try container.encode(candidates, forKey: .candidates)
+        try container.encode(auditSequence, forKey: .auditSequence)
+        try container.encode(notice, forKey: .notice)
+        try container.encode(reviewRequired, forKey: .reviewRequired)
+        try container.encode(reviewCaseID, forKey: .reviewCaseID)
+        try container.encode(reviewStatus, forKey: .reviewStatus)
+    }
 }
 
 /// `VerificationResult`.

@@ -45,7 +45,9 @@ struct MatchingRoutes {
                     rank: $0.rank, subjectReference: $0.subjectReference, subjectID: $0.subjectID.rawValue, score: $0.score,
                     bestTemplateID: $0.bestTemplateID.rawValue, templateDetectionScore: $0.templateQuality?.detectionScore)
             },
-            auditSequence: outcome.auditSequence, notice: SearchResultBody.leadNotice)
+            auditSequence: outcome.auditSequence, notice: SearchResultBody.leadNotice,
+            reviewRequired: outcome.reviewCase != nil, reviewCaseID: outcome.reviewCase?.id.rawValue,
+            reviewStatus: outcome.reviewCase?.status.rawValue)
     }
 
     @Sendable func verify(_ request: Request, context: APIRequestContext) async throws -> VerificationResultBody {
@@ -94,7 +96,7 @@ struct MatchingRoutes {
 }
 
 extension FaceBody {
-    init(_ face: ProbeFace) {
+    init(_ face: DetectedProbeFace) {
         self.init(index: face.index, detection: face.detection, quality: face.quality, verdict: face.verdict)
     }
 }

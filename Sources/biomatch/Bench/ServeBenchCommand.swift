@@ -52,8 +52,8 @@ struct ServeBenchCommand: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: folder) }
 
         let store = try SQLiteGalleryStore(
-            location: folder.appending(path: "load.sqlite"), additionalMigrations: GovernanceSchema.migrations(for: .sqlite))
-        let engine = try FaceEngine(installation: installation)
+            location: folder.appending(path: "load.sqlite"), additionalMigrations: MatcherOperations.migrations(for: .sqlite))
+        let engine = try FaceEngine(installation: installation, configuration: FaceEngineConfiguration(keepsAlignedCrops: true))
         let metrics = ServerMetrics()
         let operations = try await MatcherOperations.open(store: store, engine: engine, analysisObserver: metrics.record)
         let local = Caller.localOperator(name: "bench")

@@ -8,6 +8,7 @@ import Imaging
 import Installation
 import Logging
 import Operations
+import Review
 import ServiceLifecycle
 @testable import Server
 
@@ -53,7 +54,7 @@ final class TestServer: Sendable {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let store = try SQLiteGalleryStore(
             location: folder.appending(path: "gallery.sqlite"),
-            additionalMigrations: GovernanceSchema.migrations(for: .sqlite))
+            additionalMigrations: MatcherOperations.migrations(for: .sqlite))
         let metrics = ServerMetrics()
         let operations = try await openOperations(store: store, metrics: metrics)
         let keys = try await TestKeys.create(in: operations)
@@ -73,9 +74,11 @@ final class TestServer: Sendable {
     }
 
     static func openOperations(store: SQLiteGalleryStore, metrics: ServerMetrics) async throws -> MatcherOperations {
-        let engine = try FaceEngine(installation: .fromEnvironment())
+        let engine = try FaceEngine(installation: .fromEnvironment(), configuration: FaceEngineConfiguration(keepsAlignedCrops: true))
         return try await MatcherOperations.open(
-            store: store, engine: engine, purposes: PurposePolicy(), analysisObserver: metrics.record)
+            store: store, engine: engine, purposes: PurposePolicy(), reviewPolicy: ReviewPolicy(),
+            cropVault: try CropVault.fromEnvironment([CropVault.environmentKey: CropVault.generateKeyText()]),
+            analysisObserver: metrics.record)
     }
 
     static func health(for operations: MatcherOperations) -> HealthReport {
