@@ -47,6 +47,7 @@ public func buildRouter(configuration: ServerConfiguration, dependencies: Server
     SubjectRoutes(operations: operations).addRoutes(to: v1)
     MatchingRoutes(operations: operations).addRoutes(to: v1)
     AuditRoutes(operations: operations).addRoutes(to: v1)
+    ReviewRoutes(operations: operations).addRoutes(to: v1)
 
     addMethodNotAllowedRoutes(to: router)
     return router
@@ -70,7 +71,8 @@ func addMethodNotAllowedRoutes(to router: Router<APIRequestContext>) {
     }
 }
 
-/// The HTTP application, a ServiceLifecycle service (see ``BioMatchServer``).
+/// The HTTP application, a ServiceLifecycle service (see ``BioMatchServer``): the API router
+/// plus the review console under `/console` (``ConsoleRoutes``).
 /// `onServerRunning` receives the bound port (useful with port 0).
 public func buildApplication(
     configuration: ServerConfiguration,
@@ -78,8 +80,10 @@ public func buildApplication(
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int?) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
-    Application(
-        router: buildRouter(configuration: configuration, dependencies: dependencies),
+    let router = buildRouter(configuration: configuration, dependencies: dependencies)
+    ConsoleRoutes(operations: dependencies.operations).addRoutes(to: router)
+    return Application(
+        router: router,
         configuration: .init(
             address: .hostname(configuration.host, port: configuration.port),
             serverName: "BioMatch/\(dependencies.health.version)"

@@ -301,7 +301,7 @@ public enum OpenAPIDocument {
                 summary: "Audit entries in chain order (auditor, admin).", tag: "audit",
                 parameters: [afterParameter("Return entries after this sequence number."), limitParameter(maximum: 1_000)],
                 responses: withErrors(["200": json(ref("AuditPage"), description: "One page of entries.")])),
-        ]
+        ] + reviewEndpoints()
     }
 
     // MARK: - Schemas
@@ -492,6 +492,6 @@ public enum OpenAPIDocument {
                 ]),
             "AuditPage": object(
                 ["entries": array(ref("AuditEntry")), "nextAfter": nullable("integer")], required: ["entries", "nextAfter"]),
-        ]
+        ].merging(reviewSchemas()) { $1 }
     }
 }
