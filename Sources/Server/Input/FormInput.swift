@@ -193,11 +193,15 @@ struct FormInput {
     }
 
     static func decodeBase64(_ text: String, pointer: String) throws(RequestError) -> [UInt8] {
-        // Tolerate a data URL prefix and line breaks, which some clients add.
-        var payload = Substring(text)
-        if payload.hasPrefix("data:"), let comma = payload.firstIndex(of: ",") { payload = payload[payload.index(after: comma)...] }
-        let cleaned = payload.filter { !$0.isWhitespace }
-        guard let data = Data(base64Encoded: String(cleaned)) else {
+        // Tolerate a data URL prefix and line breaks, which some clients add. Works on UTF-8
+        // bytes: images are megabytes of base64, and Character-wise filtering costs tens of ms.
+        var bytes = Array(text.utf8)
+        if bytes.starts(with: Array("data:".utf8)), let comma = bytes.firstIndex(of: UInt8(ascii: ",")) {
+            bytes.removeSubrange(...comma)
+        }
+        let whitespace: Set<UInt8> = [UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t")]
+        if bytes.contains(where: whitespace.contains) { bytes.removeAll(where: whitespace.contains) }
+        guard let data = Data(base64Encoded: Data(bytes)) else {
             throw .invalidField(pointer: pointer, reason: "not valid base64")
         }
         return Array(data)
