@@ -28,7 +28,8 @@ struct ServeBenchCommand: AsyncParsableCommand {
 
     @Option(help: "Synthetic subjects in the gallery (one template each).") var gallerySize = 100_000
     @Option(help: "Seconds of load (after a warm-up of a fifth of it).") var duration = 30
-    @Option(help: "Concurrent connections kept open by wrk.") var connections = 4
+    @Option(help: "Concurrent connections kept open by wrk (default: one per core, as bench pipeline's workers).")
+    var connections = ProcessInfo.processInfo.activeProcessorCount
     @Argument(help: "Probe images (default: the eight test photos).") var images: [String] = []
 
     /// The photos `bench pipeline` measures, so the two benches see the same work.
