@@ -340,3 +340,66 @@ import Testing
         #expect(plain.reviewCase == nil)
     }
 }
+
+@Suite struct ErasureLeavesNothingTests {
+    /// After a retention erasure: no search finds the subject, the database file holds no row of
+    /// it and none of its template's or sealed crop's bytes, and the audit keeps the erasure with
+    /// identifiers and hashes only.
+    @Test func anErasedSubjectLeavesOnlyItsAuditEntry() async throws {
+        let fixture = try await Support.fixture()
+        defer { fixture.cleanUp() }
+        let operations = fixture.operations
+        _ = try await operations.createGallery(GalleryDraft(name: "custody", purpose: .custody, retentionDays: 30), by: fixture.admin)
+        let enrolled = try await operations.enrol(
+            EnrolmentRequest(
+                gallery: "custody", reference: "expiring", retainUntil: Date().addingTimeInterval(60),
+                images: [try Support.photo("obama.jpg")]),
+            by: fixture.enroller)
+        let template = enrolled.templates[0]
+        let sealed = try #require(try await operations.review.crops.sealedEnrolmentCrop(of: template.id))
+        let vectorBytes = template.vector.withUnsafeBytes { Array($0.prefix(64)) }
+        let cipherBytes = Array(sealed.combined.dropFirst(100).prefix(64))
+        #expect(try Self.fileContains(fixture, vectorBytes) && Self.fileContains(fixture, cipherBytes), "the probe finds live bytes")
+
+        let erased = try await operations.sweepExpiredSubjects(asOf: Date().addingTimeInterval(3_600))
+        #expect(erased.map(\.subject.id) == [enrolled.subject.id])
+
+        let search = try await operations.search(
+            SearchRequest(
+                gallery: "custody", image: try Support.photo("obama2.jpg"),
+                justification: StatedJustification(purpose: "criminal-investigation", caseReference: "CASE-3")),
+            by: fixture.searcher)
+        #expect(search.candidates.isEmpty)
+        for (table, column, id) in [
+            ("subjects", "id", enrolled.subject.id.rawValue), ("templates", "id", template.id.rawValue),
+            ("template_crops", "template_id", template.id.rawValue),
+        ] {
+            let rows = try await fixture.store.records(
+                in: table, matching: [column: .integer(id)], orderedBy: column, after: nil, limit: 10)
+            #expect(rows.isEmpty, "\(table) still holds \(column) \(id)")
+        }
+        fixture.store.close()
+        #expect(try !Self.fileContains(fixture, vectorBytes), "template bytes remain in the database file")
+        #expect(try !Self.fileContains(fixture, cipherBytes), "sealed crop bytes remain in the database file")
+
+        let reopened = try SQLiteGalleryStore(
+            location: fixture.databaseFile, additionalMigrations: MatcherOperations.migrations(for: .sqlite))
+        let entries = try await AuditLog(store: reopened).entries(limit: 100)
+        let entry = try #require(entries.first { $0.action == .retentionErasure })
+        #expect(entry.result.contains("\"templateIDs\":[\(template.id.rawValue)]"))
+        // What the photo was is still provable from its hash, recorded at enrolment.
+        #expect(entries.contains { $0.action == .subjectEnrolled && $0.result.contains(template.sourceImageSHA256) })
+        #expect(AuditExport.line(for: entry).utf8.count < 2_000)
+        #expect(!entry.result.contains("expiring") && !entry.parameters.contains("expiring"), "the audit keeps no reference text")
+    }
+
+    /// Whether the database file or its write-ahead log holds `needle`.
+    static func fileContains(_ fixture: Support.Fixture, _ needle: [UInt8]) throws -> Bool {
+        for suffix in ["", "-wal"] {
+            let path = fixture.databaseFile.path + suffix
+            guard let data = FileManager.default.contents(atPath: path) else { continue }
+            if Data(data).range(of: Data(needle)) != nil { return true }
+        }
+        return false
+    }
+}
