@@ -84,18 +84,25 @@ enum PNGDecoding {
             let (width, height) = try headerDimensions(bytes)
             try limits.checkDimensions(width: width, height: height, format: .png)
             if let image = PNGDirectDecoding.decode(bytes) { return image }
-            let session = try PNGReadSession(bytes)
-            guard Int64(session.width) == width, Int64(session.height) == height else {
-                throw .corrupt(format: .png, reason: "libpng read a different size from the header")
-            }
-            if !session.hasAlpha {
-                return RGBImage(width: session.width, height: session.height, pixels: try session.finish(channels: 3))
-            }
-            // Asked for RGB, libpng would composite onto a background; decoding RGBA and dropping
-            // alpha keeps the stored colours instead, as OpenCV does.
-            let rgba = try session.finish(channels: 4)
-            return RGBImage(width: session.width, height: session.height, pixels: dropAlpha(rgba))
+            return try decodeWithLibPNG(bytes, width: width, height: height)
         }
+    }
+
+    /// Decodes through libpng alone; `width` and `height` are the header's.
+    static func decodeWithLibPNG(
+        _ bytes: UnsafeRawBufferPointer, width: Int64, height: Int64
+    ) throws(ImageDecodingError) -> RGBImage {
+        let session = try PNGReadSession(bytes)
+        guard Int64(session.width) == width, Int64(session.height) == height else {
+            throw .corrupt(format: .png, reason: "libpng read a different size from the header")
+        }
+        if !session.hasAlpha {
+            return RGBImage(width: session.width, height: session.height, pixels: try session.finish(channels: 3))
+        }
+        // Asked for RGB, libpng would composite onto a background; decoding RGBA and dropping
+        // alpha keeps the stored colours instead, as OpenCV does.
+        let rgba = try session.finish(channels: 4)
+        return RGBImage(width: session.width, height: session.height, pixels: dropAlpha(rgba))
     }
 
     static func dropAlpha(_ rgba: [UInt8]) -> [UInt8] {

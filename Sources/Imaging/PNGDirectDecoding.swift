@@ -3,25 +3,76 @@ import CPNG
 /// A fast path for the PNGs photos arrive as: 8-bit RGB or RGBA, not interlaced, and no chunk
 /// that would make libpng change the colours (gamma, colour profile, transparency, palette).
 ///
-/// libpng spends most of its time after zlib in its byte-at-a-time Paeth filter; here zlib
-/// inflates a block of rows at a time, each row is unfiltered a pixel at a time with all of its
-/// channels in one vector (consecutive Paeth rows two at a time), and RGBA loses its alpha while
-/// the row is in cache. The pixels are
-/// the ones libpng's simplified reader returns for these files. The path is all-or-nothing:
-/// anything else, and any damage (a bad CRC, a short or overlong zlib stream, a bad filter
-/// byte), returns `nil` so that libpng decodes the file and reports the error as before.
+/// libpng spends most of its time in zlib and then in its byte-at-a-time Paeth filter. Here the
+/// image data is inflated in one piece by libdeflate when the system has it (``LibDeflate``),
+/// else by zlib a block of rows at a time; each row is unfiltered a pixel at a time with all of
+/// its channels in one vector (runs of Paeth rows up to four at a time), and RGBA loses its
+/// alpha while the row is in cache. The pixels are the ones libpng's simplified reader returns for
+/// these files. The path is all-or-nothing: anything else, and any damage (a bad CRC, a short or
+/// overlong zlib stream, a bad filter byte), returns `nil` so that libpng decodes the file and
+/// reports the error as before.
 enum PNGDirectDecoding {
+    /// How the image data is inflated.
+    enum Inflation: Sendable, CaseIterable {
+        /// libdeflate in one piece when it is available and the data is at most
+        /// ``PNGDirectDecoding/wholeBufferLimit`` bytes, zlib by blocks of rows otherwise.
+        case fastest
+        /// zlib by blocks of rows (64 KB of filtered data at a time), whatever is available.
+        case zlibBlocks
+    }
+
+    /// The most filtered image data (rows with their filter bytes) inflated in one piece: the
+    /// whole-buffer decoder needs that much memory beside the decoded image, so larger images
+    /// stream through zlib instead. 48 MiB is a 12-megapixel RGBA or 16-megapixel RGB image.
+    static let wholeBufferLimit = 48 << 20
+
     /// The decoded image, or `nil` when libpng should decode these bytes instead.
     /// `bytes` must start with the PNG signature; the caller has checked the size limits.
-    static func decode(_ bytes: UnsafeRawBufferPointer) -> RGBImage? {
+    static func decode(_ bytes: UnsafeRawBufferPointer, inflation: Inflation = .fastest) -> RGBImage? {
         guard let layout = PNGChunkLayout(bytes) else { return nil }
+        let rows = FilteredRows(width: layout.width, channels: layout.channels)
+        if inflation == .fastest, let library = LibDeflate.shared,
+           layout.height <= wholeBufferLimit / rows.stride,
+           let decompressor = DeflateDecompressor(library: library) {
+            return decodeWhole(bytes, layout: layout, rows: rows, decompressor: decompressor)
+        }
+        return decodeByBlocks(bytes, layout: layout, rows: rows)
+    }
+
+    /// Inflates all rows in one call, then unfilters them.
+    private static func decodeWhole(
+        _ bytes: UnsafeRawBufferPointer, layout: PNGChunkLayout, rows: FilteredRows, decompressor: DeflateDecompressor
+    ) -> RGBImage? {
+        let height = layout.height
+        // Slot 0 is the zero row above the image; then every row, filter byte first.
+        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: (height + 1) * rows.stride)
+        defer { buffer.deallocate() }
+        buffer.initialize(repeating: 0, count: rows.stride)
+        let inflated = layout.withContiguousImageData(in: bytes) { compressed in
+            decompressor.inflateZlib(
+                compressed, into: UnsafeMutableRawBufferPointer(start: buffer + rows.stride, count: height * rows.stride))
+        }
+        guard inflated else { return nil }
+        var succeeded = true
+        let pixels = [UInt8](unsafeUninitializedCapacity: layout.width * height * 3) { output, initialized in
+            var outputRow = output.baseAddress!
+            succeeded = rows.reconstruct(count: height, below: buffer, appendingTo: &outputRow)
+            // On failure the rest is never read: the array is discarded.
+            initialized = layout.width * height * 3
+        }
+        guard succeeded else { return nil }
+        return RGBImage(width: layout.width, height: height, pixels: pixels)
+    }
+
+    /// Inflates and unfilters a block of rows at a time, so the filtered data stays in cache.
+    private static func decodeByBlocks(
+        _ bytes: UnsafeRawBufferPointer, layout: PNGChunkLayout, rows: FilteredRows
+    ) -> RGBImage? {
         let width = layout.width
         let height = layout.height
-        let channels = layout.channels
         guard let inflater = ZlibInflater() else { return nil }
         var source = IDATSource(bytes: bytes, chunks: layout.imageData)
-        let rowLength = width * channels
-        let stride = rowLength + 1  // each row starts with its filter type byte
+        let stride = rows.stride
         let rowsPerBlock = max(1, min(height, 65_536 / stride))
         // Slot 0 holds the row above the block (zero above the first row); then the block's rows.
         let block = UnsafeMutablePointer<UInt8>.allocate(capacity: (rowsPerBlock + 1) * stride)
@@ -32,38 +83,13 @@ enum PNGDirectDecoding {
         let pixels = [UInt8](unsafeUninitializedCapacity: width * height * 3) { output, initialized in
             var outputRow = output.baseAddress!
             var firstRow = 0
-            while firstRow < height && succeeded {
+            while firstRow < height {
                 let rowCount = min(rowsPerBlock, height - firstRow)
-                guard inflater.inflate(into: block + stride, count: rowCount * stride, from: &source) else {
+                guard inflater.inflate(into: block + stride, count: rowCount * stride, from: &source),
+                      rows.reconstruct(count: rowCount, below: block, appendingTo: &outputRow)
+                else {
                     succeeded = false
                     break
-                }
-                var row = 1
-                while row <= rowCount {
-                    let current = block + row * stride
-                    let above = block + (row - 1) * stride
-                    let next = current + stride
-                    // Two Paeth rows in a row are undone together, the lower one pixel behind:
-                    // two independent dependency chains keep the core busier than one.
-                    let pairs = current[0] == 4 && row < rowCount && next[0] == 4
-                    if pairs {
-                        PNGFilter.paethPair(
-                            current + 1, next + 1, above: above + 1, length: rowLength, channels: channels)
-                    } else if !PNGFilter.unfilter(
-                        type: current[0], row: current + 1, above: above + 1, length: rowLength, channels: channels) {
-                        succeeded = false
-                        break
-                    }
-                    for finished in 0..<(pairs ? 2 : 1) {
-                        let reconstructed = current + finished * stride + 1
-                        if channels == 3 {
-                            outputRow.initialize(from: reconstructed, count: rowLength)
-                        } else {
-                            dropAlpha(reconstructed, pixelCount: width, into: outputRow)
-                        }
-                        outputRow += width * 3
-                    }
-                    row += pairs ? 2 : 1
                 }
                 block.update(from: block + rowCount * stride, count: stride)
                 firstRow += rowCount
@@ -73,6 +99,60 @@ enum PNGDirectDecoding {
         }
         guard succeeded, inflater.finish(from: &source), source.isExhausted else { return nil }
         return RGBImage(width: width, height: height, pixels: pixels)
+    }
+}
+
+/// Rows of filtered image data as zlib inflates them: a filter type byte, then the pixels.
+private struct FilteredRows {
+    let width: Int
+    let channels: Int
+
+    /// Bytes of one row's pixels.
+    var length: Int { width * channels }
+    /// Bytes of one filtered row, its filter type byte included.
+    var stride: Int { length + 1 }
+
+    /// Undoes the filters of the `count` rows stored after the reconstructed row at `above`
+    /// (zeros above the image's first row), in place, and writes their RGB pixels at `output`,
+    /// which advances past them. False for an unknown filter type.
+    func reconstruct(
+        count: Int, below above: UnsafeMutablePointer<UInt8>, appendingTo output: inout UnsafeMutablePointer<UInt8>
+    ) -> Bool {
+        var row = 1
+        while row <= count {
+            let current = above + row * stride
+            let previous = current - stride
+            // Consecutive Paeth rows are undone together, each a pixel behind the one above it:
+            // independent dependency chains keep the core busier than one.
+            var paethRows = 0
+            while paethRows < 4, row + paethRows <= count, current[paethRows * stride] == 4 { paethRows += 1 }
+            let done: Int
+            switch paethRows {
+            case 4:
+                PNGFilter.paethQuad(current + 1, stride: stride, above: previous + 1, length: length, channels: channels)
+                done = 4
+            case 2, 3:
+                PNGFilter.paethPair(
+                    current + 1, current + stride + 1, above: previous + 1, length: length, channels: channels)
+                done = 2
+            default:
+                guard PNGFilter.unfilter(
+                    type: current[0], row: current + 1, above: previous + 1, length: length, channels: channels)
+                else { return false }
+                done = 1
+            }
+            for finished in 0..<done {
+                let reconstructed = current + finished * stride + 1
+                if channels == 3 {
+                    output.initialize(from: reconstructed, count: length)
+                } else {
+                    Self.dropAlpha(reconstructed, pixelCount: width, into: output)
+                }
+                output += width * 3
+            }
+            row += done
+        }
+        return true
     }
 
     @inline(__always)
@@ -156,6 +236,24 @@ private struct PNGChunkLayout {
         self.height = height
         self.channels = channels
         imageData = chunks
+    }
+
+    /// Calls `body` with the IDAT chunks' data as one buffer: the chunk itself when there is
+    /// one, else a copy of them joined.
+    func withContiguousImageData<Result>(
+        in bytes: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Result
+    ) -> Result {
+        if imageData.count == 1 { return body(UnsafeRawBufferPointer(rebasing: bytes[imageData[0]])) }
+        let joined = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: imageData.reduce(0) { $0 + $1.count }, alignment: 16)
+        defer { joined.deallocate() }
+        var offset = 0
+        for chunk in imageData {
+            UnsafeMutableRawBufferPointer(rebasing: joined[offset..<(offset + chunk.count)])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[chunk]))
+            offset += chunk.count
+        }
+        return body(UnsafeRawBufferPointer(joined))
     }
 
     private static func fourCharacterCode(_ name: String) -> UInt32 {
@@ -242,7 +340,9 @@ private final class ZlibInflater {
                 stream.pointee.avail_out = 1
                 return CPNG.inflate(stream, Z_NO_FLUSH)
             }
-            if status == Z_STREAM_END {
+            // Filling the spare byte means the stream holds more data than the image needs,
+            // even when the stream ends in the same call.
+            if status == Z_STREAM_END && stream.pointee.avail_out == 1 {
                 ended = true
             } else if status != Z_OK || stream.pointee.avail_out == 0 {
                 return false  // damaged, or more data than the image needs
@@ -340,6 +440,73 @@ private enum PNGFilter {
         lowerCursor.step(lower, above: upper, offset: length - P.width, P.self)
     }
 
+    /// Four Paeth rows one below the other (`rows`, `rows + stride`, ...; the first reconstructed
+    /// against `above`), each a pixel behind the one above it so that its pixels above are done.
+    /// Four dependency chains per step instead of one.
+    static func paethQuad(
+        _ rows: UnsafeMutablePointer<UInt8>, stride: Int, above: UnsafePointer<UInt8>, length: Int, channels: Int
+    ) {
+        if channels == 4 {
+            paethQuad(rows, stride: stride, above: above, length: length, Pixel4.self)
+        } else {
+            paethQuad(rows, stride: stride, above: above, length: length, Pixel3.self)
+        }
+    }
+
+    /// Two rows' pixels: lanes 0-3 the upper row's, 4-7 the lower row's.
+    private typealias RowPair = SIMD8<Int16>
+
+    @inline(__always)
+    private static func paethQuad<P: PixelAccess>(
+        _ rows: UnsafeMutablePointer<UInt8>, stride: Int, above: UnsafePointer<UInt8>, length: Int, _: P.Type
+    ) {
+        let width = length / P.width
+        // At step t, row r reconstructs pixel t - r. Its left neighbour is its own result of the
+        // previous step, the pixel above it is row r - 1's result of the previous step (the row
+        // above the run for r = 0), and the upper-left one is the previous step's "above".
+        // Rows before their first pixel keep zeros, which is what PNG puts left of a row.
+        // Rows 0-1 and 2-3 each share a vector.
+        var (leftTop, leftBottom) = (RowPair.zero, RowPair.zero)
+        var (upperLeftTop, upperLeftBottom) = (RowPair.zero, RowPair.zero)
+        let rowStarts = (rows, rows + stride, rows + 2 * stride, rows + 3 * stride)
+        for step in 0..<(width + 3) {
+            let aboveTop = step < width ? P.load(above + step &* P.width) : Lanes.zero
+            let upTop = RowPair(lowHalf: aboveTop, highHalf: leftTop.lowHalf)
+            let upBottom = RowPair(lowHalf: leftTop.highHalf, highHalf: leftBottom.lowHalf)
+            let inside = step >= 3 && step < width
+            let filteredTop = RowPair(
+                lowHalf: load(rowStarts.0, pixel: step, width: width, inside: inside, P.self),
+                highHalf: load(rowStarts.1, pixel: step &- 1, width: width, inside: inside, P.self))
+            let filteredBottom = RowPair(
+                lowHalf: load(rowStarts.2, pixel: step &- 2, width: width, inside: inside, P.self),
+                highHalf: load(rowStarts.3, pixel: step &- 3, width: width, inside: inside, P.self))
+            leftTop = (filteredTop &+ paethPredictor(left: leftTop, up: upTop, upperLeft: upperLeftTop)) & 0xFF
+            leftBottom = (filteredBottom &+ paethPredictor(left: leftBottom, up: upBottom, upperLeft: upperLeftBottom))
+                & 0xFF
+            upperLeftTop = upTop
+            upperLeftBottom = upBottom
+            store(leftTop.lowHalf, rowStarts.0, pixel: step, width: width, inside: inside, P.self)
+            store(leftTop.highHalf, rowStarts.1, pixel: step &- 1, width: width, inside: inside, P.self)
+            store(leftBottom.lowHalf, rowStarts.2, pixel: step &- 2, width: width, inside: inside, P.self)
+            store(leftBottom.highHalf, rowStarts.3, pixel: step &- 3, width: width, inside: inside, P.self)
+        }
+    }
+
+    /// The filtered pixel, or zeros for a pixel outside the row (`inside` says it is within).
+    @inline(__always)
+    private static func load<P: PixelAccess>(
+        _ row: UnsafeMutablePointer<UInt8>, pixel: Int, width: Int, inside: Bool, _: P.Type
+    ) -> Lanes {
+        inside || (pixel >= 0 && pixel < width) ? P.load(row + pixel &* P.width) : Lanes.zero
+    }
+
+    @inline(__always)
+    private static func store<P: PixelAccess>(
+        _ lanes: Lanes, _ row: UnsafeMutablePointer<UInt8>, pixel: Int, width: Int, inside: Bool, _: P.Type
+    ) {
+        if inside || (pixel >= 0 && pixel < width) { P.store(lanes, row + pixel &* P.width) }
+    }
+
     @inline(__always)
     private static func paeth<P: PixelAccess>(
         _ row: UnsafeMutablePointer<UInt8>, _ above: UnsafePointer<UInt8>, length: Int, _: P.Type
@@ -359,33 +526,54 @@ private struct PaethCursor {
     var left = Lanes.zero
     var upperLeft = Lanes.zero
 
-    /// Reconstructs the pixel at `offset`: the predictor is whichever of left (a), above (b) and
-    /// upper-left (c) is closest to a + b - c, ties going to a, then b.
+    /// Reconstructs the pixel at `offset`.
     @inline(__always)
     mutating func step<P: PixelAccess>(
         _ row: UnsafeMutablePointer<UInt8>, above: UnsafePointer<UInt8>, offset: Int, _: P.Type
     ) {
         let up = P.load(above + offset)
-        let towardsUp = up &- upperLeft  // b - c
-        let towardsLeft = left &- upperLeft  // a - c
-        let distanceLeft = absolute(towardsUp)  // |p - a|
-        let distanceUp = absolute(towardsLeft)  // |p - b|
-        let distanceUpperLeft = absolute(towardsUp &+ towardsLeft)  // |p - c|
-        // Signed "greater than" is one instruction on SSE2; "less or equal" is two.
-        var fallback = up
-        fallback.replace(with: upperLeft, where: distanceUp .> distanceUpperLeft)
-        var predictor = left
-        predictor.replace(with: fallback, where: (distanceLeft .> distanceUp) .| (distanceLeft .> distanceUpperLeft))
-        left = (P.load(row + offset) &+ predictor) & 0xFF
+        left = (P.load(row + offset) &+ paethPredictor(left: left, up: up, upperLeft: upperLeft)) & 0xFF
         P.store(left, row + offset)
         upperLeft = up
     }
-
 }
 
+/// The Paeth predictor of every lane: whichever of left (a), up (b) and upper-left (c) is
+/// closest to a + b - c, ties going to a, then b. Written per vector type: a generic form is
+/// not vectorised.
 @inline(__always)
-private func absolute(_ value: Lanes) -> Lanes {
-    value.replacing(with: 0 &- value, where: value .< 0)
+private func paethPredictor(left: Lanes, up: Lanes, upperLeft: Lanes) -> Lanes {
+    // Vector-with-vector operations throughout: those with a scalar operand are not vectorised.
+    let zero = Lanes.zero
+    let towardsUp = up &- upperLeft  // b - c
+    let towardsLeft = left &- upperLeft  // a - c
+    let distanceLeft = towardsUp.replacing(with: zero &- towardsUp, where: towardsUp .< zero)  // |p - a|
+    let distanceUp = towardsLeft.replacing(with: zero &- towardsLeft, where: towardsLeft .< zero)  // |p - b|
+    let sum = towardsUp &+ towardsLeft
+    let distanceUpperLeft = sum.replacing(with: zero &- sum, where: sum .< zero)  // |p - c|
+    // Signed "greater than" is one instruction on SSE2; "less or equal" is two.
+    var fallback = up
+    fallback.replace(with: upperLeft, where: distanceUp .> distanceUpperLeft)
+    var predictor = left
+    predictor.replace(with: fallback, where: (distanceLeft .> distanceUp) .| (distanceLeft .> distanceUpperLeft))
+    return predictor
+}
+
+/// ``paethPredictor(left:up:upperLeft:)`` for two pixels at once.
+@inline(__always)
+private func paethPredictor(left: SIMD8<Int16>, up: SIMD8<Int16>, upperLeft: SIMD8<Int16>) -> SIMD8<Int16> {
+    let zero = SIMD8<Int16>.zero
+    let towardsUp = up &- upperLeft
+    let towardsLeft = left &- upperLeft
+    let distanceLeft = towardsUp.replacing(with: zero &- towardsUp, where: towardsUp .< zero)
+    let distanceUp = towardsLeft.replacing(with: zero &- towardsLeft, where: towardsLeft .< zero)
+    let sum = towardsUp &+ towardsLeft
+    let distanceUpperLeft = sum.replacing(with: zero &- sum, where: sum .< zero)
+    var fallback = up
+    fallback.replace(with: upperLeft, where: distanceUp .> distanceUpperLeft)
+    var predictor = left
+    predictor.replace(with: fallback, where: (distanceLeft .> distanceUp) .| (distanceLeft .> distanceUpperLeft))
+    return predictor
 }
 
 /// One pixel's channels as 16-bit lanes (the fourth unused for RGB).
