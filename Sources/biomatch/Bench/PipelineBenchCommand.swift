@@ -14,23 +14,29 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         abstract: "Images per second of the whole face pipeline, with ratios to its anchors.",
         discussion: """
             Three measurements on the same photos in one run: the BioMatch pipeline; the two \
-            models alone through ONNX Runtime on tensors of the sizes the pipeline feeds them \
+            models alone through ONNX Runtime on the exact tensors the pipeline feeds them \
             (overhead_vs_model = model-only throughput / pipeline throughput); and OpenCV's \
             FaceDetectorYN + FaceRecognizerSF in Python (vs_opencv_python = pipeline throughput / \
-            OpenCV's). The last line is JSON.
+            OpenCV's). The first two alternate in short slices and the OpenCV runs fall between \
+            slices, so all three see the same load on a shared machine. overhead_vs_model_cpu is \
+            the first ratio in CPU time of this process, which other programs disturb less than \
+            wall-clock time. The last line is JSON.
             """
     )
 
-    @Option(help: "Times each photo is processed while timed.") var rounds = 10
+    @Option(help: "Times each photo is processed while timed, by the pipeline and by the models alone.")
+    var rounds = 12
+    @Option(help: "Rounds in each slice; the pipeline and the models alone alternate slice by slice.")
+    var sliceRounds = 2
     @Option(help: "Concurrent workers (default: one per core).")
     var workers = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: "Measurements of each kind; the best is kept, as the machine is noisy.") var repeats = 3
+    @Option(help: "OpenCV anchor runs (each of --rounds rounds), spread between the slices.") var repeats = 3
     @Flag(help: "Skip the OpenCV Python anchor.") var noOpencv = false
     @Argument(help: "Images (default: the eight test photos).") var images: [String] = []
 
     func validate() throws {
-        guard rounds > 0, workers > 0, repeats > 0 else {
-            throw ValidationError("--rounds, --workers and --repeats must be positive")
+        guard rounds > 0, sliceRounds > 0, workers > 0, repeats > 0 else {
+            throw ValidationError("--rounds, --slice-rounds, --workers and --repeats must be positive")
         }
     }
 
@@ -57,56 +63,82 @@ struct PipelineBenchCommand: AsyncParsableCommand {
         let models = try ModelOnlyRunner(installation: installation)
         _ = try await models.run(workload, rounds: 1, workers: workers)
 
-        var pipelineBest = PipelineMeasurement.worst
-        var modelBest = Double.infinity
-        var opencvBest: OpenCVMeasurement?
-        for _ in 0..<repeats {
-            let pipeline = try await measurePipeline(engine: engine, encoded: encoded)
-            if pipeline.seconds < pipelineBest.seconds { pipelineBest = pipeline }
-            modelBest = min(modelBest, try await models.run(workload, rounds: rounds, workers: workers))
-            if !noOpencv {
-                let opencv = try PythonAnchor(environmentScript: "scripts/opencv-venv",
-                                              program: "tools/opencv/pipeline_bench.py")
+        // The pipeline and the models alone run in alternating slices (their order swapped every
+        // slice), and the OpenCV runs fall between slices, so that all three see the same load
+        // on a shared machine; best-of-N of separate runs compares moments, not programs.
+        let sliceCount = max(1, rounds / sliceRounds)
+        let opencvSlices = noOpencv ? [] : (1...repeats).map { $0 * sliceCount / (repeats + 1) }
+        var pipeline = PipelineMeasurement()
+        var modelsOnly = PhaseMeasurement()
+        var opencvRuns: [OpenCVMeasurement] = []
+        for slice in 0..<sliceCount {
+            for runsPipeline in slice.isMultiple(of: 2) ? [true, false] : [false, true] {
+                let cpuStart = ProcessCPUClock.seconds()
+                if runsPipeline {
+                    let measured = try await measurePipeline(engine: engine, encoded: encoded, rounds: sliceRounds)
+                    pipeline.phase.seconds += measured.seconds
+                    pipeline.timings.add(measured.timings)
+                    pipeline.phase.cpuSeconds += ProcessCPUClock.seconds() - cpuStart
+                    pipeline.phase.images += encoded.count * sliceRounds
+                } else {
+                    modelsOnly.seconds += try await models.run(workload, rounds: sliceRounds, workers: workers)
+                    modelsOnly.cpuSeconds += ProcessCPUClock.seconds() - cpuStart
+                    modelsOnly.images += workload.count * sliceRounds
+                }
+            }
+            for plannedSlice in opencvSlices where plannedSlice == slice {
+                opencvRuns.append(try PythonAnchor(environmentScript: "scripts/opencv-venv",
+                                                   program: "tools/opencv/pipeline_bench.py")
                     .run(arguments: ["--rounds", "\(rounds)", "--workers", "\(workers)",
                                      "--mode", "processes", "--long-side",
                                      "\(engine.configuration.maximumDetectionSide)"] + paths,
-                         as: OpenCVMeasurement.self)
-                if opencvBest.map({ opencv.images_per_s > $0.images_per_s }) ?? true { opencvBest = opencv }
+                         as: OpenCVMeasurement.self))
             }
         }
 
-        let imageCount = Double(encoded.count * rounds)
-        let imagesPerSecond = imageCount / pipelineBest.seconds
-        let modelImagesPerSecond = imageCount / modelBest
+        let imageCount = Double(pipeline.phase.images)
+        let imagesPerSecond = pipeline.phase.imagesPerSecond
+        let modelImagesPerSecond = modelsOnly.imagesPerSecond
         let overhead = modelImagesPerSecond / imagesPerSecond
-        let versusOpenCV = opencvBest.map { imagesPerSecond / $0.images_per_s }
+        let overheadInCPUTime = pipeline.phase.cpuSecondsPerImage / modelsOnly.cpuSecondsPerImage
+        let opencvImagesPerSecond = opencvRuns.isEmpty ? nil
+            : Double(opencvRuns.reduce(0) { $0 + $1.images }) / opencvRuns.reduce(0) { $0 + $1.seconds }
+        let versusOpenCV = opencvImagesPerSecond.map { imagesPerSecond / $0 }
 
-        print("BioMatch pipeline on \(encoded.count) photos x \(rounds) rounds, \(workers) workers (best of \(repeats))")
+        print("BioMatch pipeline on \(encoded.count) photos x \(sliceCount * sliceRounds) rounds, \(workers) workers, "
+              + "in \(sliceCount) slices alternating with the models alone")
         print(String(format: "  pipeline          %8.1f images/s", imagesPerSecond))
         print(String(format: "  models only (ORT) %8.1f images/s   overhead_vs_model %.3f", modelImagesPerSecond, overhead))
-        if let opencvBest, let versusOpenCV {
-            print(String(format: "  OpenCV %@ Python %8.1f images/s   vs_opencv_python %.3f",
-                         opencvBest.opencv_version, opencvBest.images_per_s, versusOpenCV))
+        print(String(format: "  CPU time per image: pipeline %.2f ms, models only %.2f ms   overhead_vs_model_cpu %.3f",
+                     pipeline.phase.cpuSecondsPerImage * 1000, modelsOnly.cpuSecondsPerImage * 1000, overheadInCPUTime))
+        if let opencvImagesPerSecond, let versusOpenCV, let version = opencvRuns.first?.opencv_version {
+            let each = opencvRuns.map { String(format: "%.1f", $0.images_per_s) }.joined(separator: ", ")
+            print(String(format: "  OpenCV %@ Python %8.1f images/s   vs_opencv_python %.3f   (runs: %@)",
+                         version, opencvImagesPerSecond, versusOpenCV, each))
         }
-        print("  per image, summed over workers (ms):")
-        let stages = pipelineBest.timings
+        print("  per image, wall-clock time summed over workers (ms):")
+        let stages = pipeline.timings
         for (name, duration) in [
             ("decode", stages.decode), ("detect preprocessing", stages.detectionPreprocessing),
             ("detector model", stages.detectorModel), ("detect decoding+NMS", stages.detectionPostprocessing),
             ("align+quality", stages.alignment), ("embed preprocessing", stages.embeddingPreprocessing),
-            ("embedder model", stages.embedderModel),
+            ("embedder model", stages.embedderModel), ("all but the models", stages.overhead),
         ] {
-            print(String(format: "    %-22@ %7.2f", name, duration.milliseconds / imageCount))
+            // String(format:) does not pad %@ on Linux, so the name is padded here.
+            let label = name.padding(toLength: 22, withPad: " ", startingAt: 0)
+            print("    \(label)" + String(format: " %7.2f", duration.milliseconds / imageCount))
         }
         let summary = BenchSummary(
             images_per_s: imagesPerSecond, overhead_vs_model: overhead, vs_opencv_python: versusOpenCV,
-            model_only_images_per_s: modelImagesPerSecond, opencv_images_per_s: opencvBest?.images_per_s,
-            workers: workers, images: encoded.count * rounds,
+            overhead_vs_model_cpu: overheadInCPUTime,
+            model_only_images_per_s: modelImagesPerSecond, opencv_images_per_s: opencvImagesPerSecond,
+            workers: workers, images: pipeline.phase.images,
             in_pipeline_model_share: stages.modelTime.milliseconds / stages.total.milliseconds)
         try printJSON(summary)
     }
 
-    private func measurePipeline(engine: FaceEngine, encoded: [[UInt8]]) async throws -> PipelineMeasurement {
+    private func measurePipeline(engine: FaceEngine, encoded: [[UInt8]], rounds: Int) async throws
+        -> (seconds: Double, timings: StageTimings) {
         let total = encoded.count * rounds
         let next = WorkCounter()
         let clock = ContinuousClock()
@@ -128,7 +160,7 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             for try await part in group { sum.add(part) }
             return sum
         }
-        return PipelineMeasurement(seconds: (clock.now - start).seconds, timings: timings)
+        return ((clock.now - start).seconds, timings)
     }
 
     private static func testPhotos(_ installation: Installation) -> [String] {
@@ -143,6 +175,7 @@ private struct BenchSummary: Encodable {
     var images_per_s: Double
     var overhead_vs_model: Double
     var vs_opencv_python: Double?
+    var overhead_vs_model_cpu: Double
     var model_only_images_per_s: Double
     var opencv_images_per_s: Double?
     var workers: Int
@@ -152,14 +185,25 @@ private struct BenchSummary: Encodable {
 
 /// What `tools/opencv/pipeline_bench.py` prints.
 private struct OpenCVMeasurement: Decodable {
+    var images: Int
+    var seconds: Double
     var images_per_s: Double
     var opencv_version: String
 }
 
+/// Sums over the slices of one kind of measurement.
+private struct PhaseMeasurement {
+    var images = 0
+    var seconds = 0.0
+    var cpuSeconds = 0.0
+
+    var imagesPerSecond: Double { Double(images) / seconds }
+    var cpuSecondsPerImage: Double { cpuSeconds / Double(images) }
+}
+
 private struct PipelineMeasurement {
-    var seconds: Double
-    var timings: StageTimings
-    static let worst = PipelineMeasurement(seconds: .infinity, timings: StageTimings())
+    var phase = PhaseMeasurement()
+    var timings = StageTimings()
 }
 
 /// The model inputs of one photo: YuNet's padded BGR tensor and one RGB crop per face.
@@ -236,6 +280,15 @@ struct ModelOnlyRunner: Sendable {
             try await group.waitForAll()
         }
         return (clock.now - start).seconds
+    }
+}
+
+/// CPU time used so far by every thread of this process.
+enum ProcessCPUClock {
+    static func seconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
     }
 }
 
