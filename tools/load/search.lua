@@ -1,6 +1,7 @@
 -- wrk script for `biomatch bench serve`: POST /v1/search with the probe bodies listed in
--- BIOMATCH_LOAD_BODIES (one JSON body file per line), taken in turn, with the API key in
--- BIOMATCH_LOAD_KEY. Every response that is not 200 is counted as an error.
+-- BIOMATCH_LOAD_BODIES (one body file per line), taken in turn, sent with the content type in
+-- BIOMATCH_LOAD_CONTENT_TYPE and the API key in BIOMATCH_LOAD_KEY. Every response that is not
+-- 200 is counted as an error.
 local bodies = {}
 local index = 0
 local headers = {}
@@ -14,7 +15,7 @@ function init(args)
   end
   list:close()
   headers["Authorization"] = "Bearer " .. os.getenv("BIOMATCH_LOAD_KEY")
-  headers["Content-Type"] = "application/json"
+  headers["Content-Type"] = os.getenv("BIOMATCH_LOAD_CONTENT_TYPE")
 end
 
 function request()

@@ -30,6 +30,7 @@ struct ServeBenchCommand: AsyncParsableCommand {
     @Option(help: "Seconds of load (after a warm-up of a fifth of it).") var duration = 30
     @Option(help: "Concurrent connections kept open by wrk (default: one per core, as bench pipeline's workers).")
     var connections = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Send probes as base64 JSON instead of multipart/form-data.") var json = false
     @Argument(help: "Probe images (default: the eight test photos).") var images: [String] = []
 
     /// The photos `bench pipeline` measures, so the two benches see the same work.
@@ -102,15 +103,15 @@ struct ServeBenchCommand: AsyncParsableCommand {
             ratio_vs_pipeline: load.requestsPerSecond / pipeline, p50_ms: load.p50Milliseconds,
             p99_ms: load.p99Milliseconds, p99_over_p50: load.p99Milliseconds / load.p50Milliseconds,
             requests: load.requests, errors: load.errors, gallery_templates: gallerySize + probes.count,
-            rss_first_mb: rss.first ?? 0, rss_last_mb: rss.last ?? 0, rss_max_mb: rss.max() ?? 0,
-            rss_samples: rss.count, connections: connections, duration_s: duration)
+            rss_first_mb: rss.first ?? 0, rss_middle_mb: rss.isEmpty ? 0 : rss[rss.count / 2], rss_last_mb: rss.last ?? 0, rss_max_mb: rss.max() ?? 0,
+            rss_samples: rss.count, connections: connections, duration_s: duration, body: json ? "json" : "multipart")
         print(String(format: "POST /v1/search, %d-template gallery, %d connections, %d s", gallerySize + probes.count, connections, duration))
         print(String(format: "  served        %8.2f images/s   p50 %.1f ms   p99 %.1f ms   errors %d of %d",
                      load.requestsPerSecond, load.p50Milliseconds, load.p99Milliseconds, load.errors, load.requests))
         print(String(format: "  pipeline      %8.2f images/s   (before %.2f, after %.2f)   ratio %.3f",
                      pipeline, before, after, result.ratio_vs_pipeline))
-        print(String(format: "  resident      first %.0f MB, last %.0f MB, max %.0f MB over %d samples",
-                     result.rss_first_mb, result.rss_last_mb, result.rss_max_mb, rss.count))
+        print(String(format: "  resident      first %.0f MB, middle %.0f MB, last %.0f MB, max %.0f MB over %d samples",
+                     result.rss_first_mb, result.rss_middle_mb, result.rss_last_mb, result.rss_max_mb, rss.count))
         try printJSON(result)
     }
 
@@ -146,16 +147,33 @@ struct ServeBenchCommand: AsyncParsableCommand {
         }
     }
 
-    /// One JSON search body per probe, in files wrk's script reads.
+    /// The multipart boundary of the load's bodies (it appears in no test photo).
+    static let boundary = "biomatch-load-7c1f0a9e3b5d"
+
+    /// One search body per probe, in files wrk's script reads: multipart/form-data with the
+    /// photo as a file part, or with `--json` base64 JSON.
     private func writeBodies(_ probes: [[UInt8]], to folder: URL) throws -> URL {
         var paths: [String] = []
         for (index, probe) in probes.enumerated() {
-            let body: [String: Any] = [
-                "gallery": "load", "image": Data(probe).base64EncodedString(), "purpose": "missing-person",
-                "caseReference": "LOAD-\(index)", "k": 10,
-            ]
-            let path = folder.appending(path: "body-\(index).json")
-            try JSONSerialization.data(withJSONObject: body).write(to: path)
+            let fields = ["gallery": "load", "purpose": "missing-person", "caseReference": "LOAD-\(index)", "k": "10"]
+            let body: Data
+            if json {
+                var object: [String: Any] = fields
+                object["k"] = 10
+                object["image"] = Data(probe).base64EncodedString()
+                body = try JSONSerialization.data(withJSONObject: object)
+            } else {
+                var bytes = Data()
+                for (name, value) in fields.sorted(by: { $0.key < $1.key }) {
+                    bytes.append(Data("--\(Self.boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"\r\n\r\n\(value)\r\n".utf8))
+                }
+                bytes.append(Data("--\(Self.boundary)\r\nContent-Disposition: form-data; name=\"image\"; filename=\"probe-\(index)\"\r\nContent-Type: application/octet-stream\r\n\r\n".utf8))
+                bytes.append(contentsOf: probe)
+                bytes.append(Data("\r\n--\(Self.boundary)--\r\n".utf8))
+                body = bytes
+            }
+            let path = folder.appending(path: "body-\(index)")
+            try body.write(to: path)
             paths.append(path.path)
         }
         let list = folder.appending(path: "bodies.txt")
@@ -174,6 +192,7 @@ struct ServeBenchCommand: AsyncParsableCommand {
         var environment = ProcessInfo.processInfo.environment
         environment["BIOMATCH_LOAD_BODIES"] = bodies.path
         environment["BIOMATCH_LOAD_KEY"] = key
+        environment["BIOMATCH_LOAD_CONTENT_TYPE"] = json ? "application/json" : "multipart/form-data; boundary=\(Self.boundary)"
         process.environment = environment
         let output = Pipe()
         process.standardOutput = output
@@ -293,9 +312,11 @@ struct ServeBenchResult: Encodable {
     var errors: Int
     var gallery_templates: Int
     var rss_first_mb: Double
+    var rss_middle_mb: Double
     var rss_last_mb: Double
     var rss_max_mb: Double
     var rss_samples: Int
     var connections: Int
     var duration_s: Int
+    var body: String
 }
