@@ -58,7 +58,14 @@ let package = Package(
             ]
         ),
         // In-memory template indexes: exact flat, int8 with exact re-rank, HNSW; snapshots.
-        .target(name: "Matching"),
+        .target(name: "Matching", dependencies: ["MatchingAVX2", "CMatchingPrefetch"], exclude: ["AVX2", "CPrefetch"]),
+        // A header-only shim for software prefetch, which Swift lacks.
+        .systemLibrary(name: "CMatchingPrefetch", path: "Sources/Matching/CPrefetch"),
+        // Matching's similarity kernels compiled for AVX2 + FMA; Matching calls them only on CPUs that have both.
+        .target(
+            name: "MatchingAVX2", path: "Sources/Matching/AVX2",
+            swiftSettings: [.unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux]))]
+        ),
         // Durable galleries, subjects and templates: the GalleryStore protocol, SQLite and PostgreSQL stores.
         .target(
             name: "Gallery",
@@ -102,7 +109,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "FaceEngine", "Installation"]),
-        .testTarget(name: "MatchingTests", dependencies: ["Matching"]),
+        .testTarget(name: "MatchingTests", dependencies: ["Matching", "MatchingAVX2"]),
         .testTarget(
             name: "IdentificationTests",
             dependencies: ["Identification", "FaceEngine", "Gallery", "Imaging", "Installation"]

@@ -2,13 +2,15 @@ import Synchronization
 
 /// Exhaustive search over every template, on all cores.
 ///
-/// Two encodings:
+/// Three encodings:
 /// - `.float32` compares the probe with every stored unit vector: exact, memory-bound
 ///   (512 bytes per 128-D template).
 /// - `.int8Rerank` scans 8-bit codes (a quarter of the bytes) with integer arithmetic, keeps
 ///   every template whose approximate score could still reach the top k (the quantisation
 ///   error is bounded per query, see `QuantisedScan`), and re-scores those from the float
 ///   vectors. Its results are identical to `.float32`, scores included.
+/// - `.int8` keeps only the codes (148 bytes per 128-D template with identifiers, against 660
+///   for `.int8Rerank`): for galleries of tens of millions. Scores are the int8 approximations.
 public final class FlatIndex: TemplateIndex {
     /// How templates are scanned.
     public enum Encoding: String, Sendable, CaseIterable {
@@ -16,6 +18,11 @@ public final class FlatIndex: TemplateIndex {
         case float32
         /// Int8 codes scanned, float vectors kept for exact re-ranking.
         case int8Rerank
+        /// Int8 codes only. A score differs from the exact cosine by at most
+        /// `E + (1 + E) * e` (E: the gallery's largest code error, about 0.01 for SFace-like
+        /// templates; e: the probe's int16 error, about 1e-4), so templates whose exact scores lie
+        /// closer than about twice that may swap ranks; threshold decisions move by as much.
+        case int8
     }
 
     /// Components per template.
@@ -38,7 +45,7 @@ public final class FlatIndex: TemplateIndex {
         self.dimension = dimension
         self.encoding = encoding
         self.parallelThreshold = parallelThreshold
-        current = Mutex(try TemplateStore(dimension: dimension, keepsCodes: encoding == .int8Rerank))
+        current = Mutex(try TemplateStore(dimension: dimension, keepsCodes: encoding != .float32, keepsFloats: encoding != .int8))
     }
 
     init(store: TemplateStore, encoding: Encoding) {
@@ -97,6 +104,8 @@ public final class FlatIndex: TemplateIndex {
             ranked = ExactScan.topK(view: view, queries: queries, parameters: parameters, parallelThreshold: parallelThreshold)
         case .int8Rerank:
             ranked = QuantisedScan.topK(view: view, queries: queries, parameters: parameters, parallelThreshold: parallelThreshold)
+        case .int8:
+            ranked = QuantisedScan.approximateTopK(view: view, queries: queries, parameters: parameters, parallelThreshold: parallelThreshold)
         }
         // A removal may have landed while the scan ran: never hand it out.
         return ranked.map { list in
@@ -131,32 +140,34 @@ enum ExactScan {
         view: StoreView, rows: Range<Int>, queries: ProbeMatrix, k: Int, minimumScore: Float, filter: SearchFilter?
     ) -> [TopK] {
         let dimension = view.dimension
+        let accelerated = VectorKernels.accelerated
         var heaps = [TopK](repeating: TopK(capacity: k), count: queries.count)
         var bars = [Float](repeating: -.infinity, count: queries.count)
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: batchBlockRows)
+        defer { scores.deallocate() }
         view.forEachRun(in: rows) { chunk, firstOffset, firstRow, length in
-            // Block the run so each block of gallery rows is read from memory once for all probes.
-            let blockRows = queries.count == 1 ? length : batchBlockRows
+            guard let floats = chunk.floats else { return }
+            // Blocks small enough to stay in cache while every probe passes over them; the scores
+            // of a block land in a buffer first, so the kernel runs without branches.
             var blockStart = 0
             while blockStart < length {
-                let blockEnd = min(length, blockStart + blockRows)
+                let blockLength = min(length - blockStart, batchBlockRows)
+                let block = UnsafePointer(floats + (firstOffset + blockStart) * dimension)
                 for query in 0..<queries.count {
-                    let probe = queries.probe(query)
+                    VectorKernels.scores(
+                        queries.probe(query), rows: block, count: blockLength, dimension: dimension, into: scores,
+                        accelerated: accelerated)
                     var bar = max(bars[query], minimumScore.nextDown)
-                    var vector = chunk.floats + (firstOffset + blockStart) * dimension
-                    for index in blockStart ..< blockEnd {
-                        let score = VectorKernels.dot(probe, vector, dimension: dimension)
-                        vector += dimension
-                        if score > bar {
-                            let row = firstRow + index
-                            if view.isEligible(row: row, filter: filter) {
-                                heaps[query].offer(score: score, row: UInt32(row))
-                                bars[query] = heaps[query].admissionScore
-                                bar = max(bars[query], minimumScore.nextDown)
-                            }
+                    for index in 0..<blockLength where scores[index] > bar {
+                        let row = firstRow + blockStart + index
+                        if view.isEligible(row: row, filter: filter) {
+                            heaps[query].offer(score: scores[index], row: UInt32(row))
+                            bars[query] = heaps[query].admissionScore
+                            bar = max(bars[query], minimumScore.nextDown)
                         }
                     }
                 }
-                blockStart = blockEnd
+                blockStart += blockLength
             }
         }
         return heaps

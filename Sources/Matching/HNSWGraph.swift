@@ -61,11 +61,39 @@ final class LinkChunk: @unchecked Sendable {
     }
 }
 
+/// The list addresses of one `LinkChunk`.
+struct LinkColumns {
+    let base: UnsafeMutablePointer<Atomic<UInt32>>
+    let levels: UnsafeMutablePointer<UInt8>
+    let upper: UnsafeMutablePointer<UnsafeMutablePointer<Atomic<UInt32>>?>
+}
+
+/// The list addresses of every chunk, so searches reach a list without reference counting on
+/// the shared chunk objects (see `ColumnTable`).
+final class LinkTable: @unchecked Sendable {
+    let columns: UnsafeMutablePointer<LinkColumns>
+    let count: Int
+
+    init(_ chunks: [LinkChunk]) {
+        count = chunks.count
+        columns = .allocate(capacity: max(1, chunks.count))
+        for (index, chunk) in chunks.enumerated() {
+            (columns + index).initialize(to: LinkColumns(base: chunk.base, levels: chunk.levels, upper: chunk.upper))
+        }
+    }
+
+    deinit {
+        columns.deinitialize(count: count)
+        columns.deallocate()
+    }
+}
+
 /// The layered proximity graph of an HNSW index, over the rows of a `TemplateStore`.
 final class HNSWGraph: Sendable {
     let neighbours: Int
     let constructionBreadth: Int
-    private let chunks = Mutex<[LinkChunk]>([])
+    /// The chunks, and their addresses (replaced whenever a chunk is added).
+    private let chunks = Mutex<(chunks: [LinkChunk], table: LinkTable)>(([], LinkTable([])))
     /// Entry node (low 32 bits) and top level (high 32 bits); `UInt64.max` while empty.
     private let entry = Atomic<UInt64>(.max)
     private let levelScale: Double
@@ -78,9 +106,30 @@ final class HNSWGraph: Sendable {
         levelScale = 1 / _logarithm(Double(neighbours))
     }
 
-    struct View: Sendable {
+    /// A consistent view of the graph for one search or insertion.
+    ///
+    /// `@unchecked Sendable`: `columns` is an address inside `table`, which the view keeps alive,
+    /// as `chunks` keeps the lists; lists are read and written as `LinkChunk` describes.
+    struct View: @unchecked Sendable {
         let chunks: [LinkChunk]
         let entry: UInt64
+        private let table: LinkTable
+        private let columns: UnsafeMutablePointer<LinkColumns>
+        private let baseWidth: Int
+        private let upperWidth: Int
+
+        init(chunks: [LinkChunk], table: LinkTable, entry: UInt64, neighbours: Int) {
+            self.chunks = chunks
+            self.table = table
+            self.entry = entry
+            columns = table.columns
+            baseWidth = 1 + 2 * neighbours
+            upperWidth = 1 + neighbours
+        }
+
+        /// A view of no graph (for code that needs a `LayerSearch` only for similarities).
+        static let empty = View(chunks: [], table: LinkTable([]), entry: .max, neighbours: 1)
+
         var isEmpty: Bool { entry == .max }
         var entryNode: Int { Int(entry & 0xFFFF_FFFF) }
         var topLevel: Int { Int(entry >> 32) }
@@ -89,24 +138,28 @@ final class HNSWGraph: Sendable {
         func chunk(_ node: Int) -> LinkChunk { chunks[node >> StoreChunk.rowShift] }
 
         @inline(__always)
-        func level(of node: Int) -> Int { Int(chunk(node).levels[node & StoreChunk.rowMask]) }
+        func level(of node: Int) -> Int { Int(columns[node >> StoreChunk.rowShift].levels[node & StoreChunk.rowMask]) }
 
         @inline(__always)
         func list(_ node: Int, level: Int) -> UnsafeMutablePointer<Atomic<UInt32>> {
-            chunk(node).list(offset: node & StoreChunk.rowMask, level: level)
+            let chunk = columns[node >> StoreChunk.rowShift]
+            let offset = node & StoreChunk.rowMask
+            return level == 0 ? chunk.base + offset &* baseWidth : chunk.upper[offset]! + (level &- 1) &* upperWidth
         }
     }
 
     func view() -> View {
         // Chunks first: an entry never names a node whose chunk a reader cannot see.
-        let chunks = self.chunks.withLock { $0 }
-        return View(chunks: chunks, entry: entry.load(ordering: .acquiring))
+        let (chunks, table) = self.chunks.withLock { $0 }
+        return View(chunks: chunks, table: table, entry: entry.load(ordering: .acquiring), neighbours: neighbours)
     }
 
     /// Makes sure link storage exists for rows below `rowCount`.
     func reserve(rowCount: Int) {
-        chunks.withLock { chunks in
-            while chunks.count << StoreChunk.rowShift < rowCount { chunks.append(LinkChunk(neighbours: neighbours)) }
+        chunks.withLock { state in
+            guard state.chunks.count << StoreChunk.rowShift < rowCount else { return }
+            while state.chunks.count << StoreChunk.rowShift < rowCount { state.chunks.append(LinkChunk(neighbours: neighbours)) }
+            state.table = LinkTable(state.chunks)
         }
     }
 

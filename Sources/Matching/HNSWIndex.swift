@@ -292,9 +292,9 @@ struct GraphBuilder: Sendable {
                         node = Int(best.row)
                         score = best.score
                     }
-                    // Level 0 holds twice as many links as the others (the paper's Mmax0 = 2M).
-                    let capacity = linkLevel == 0 ? 2 * graph.neighbours : graph.neighbours
-                    chosenPerLevel.append(selectNeighbours(found, limit: capacity, store: store))
+                    // M links on every level, as in the authors' hnswlib: level-0 lists hold 2M
+                    // (the paper's Mmax0) so that links back from later nodes fit before pruning.
+                    chosenPerLevel.append(selectNeighbours(found, limit: graph.neighbours, store: store))
                 }
             }
             for linkLevel in stride(from: 0, through: topLinkLevel, by: 1) {
@@ -320,7 +320,7 @@ struct GraphBuilder: Sendable {
         chosen.reserveCapacity(limit)
         var chosenRows: [Int] = []
         chosenRows.reserveCapacity(limit)
-        let search = LayerSearch(store: store, graph: HNSWGraph.View(chunks: [], entry: .max))
+        let search = LayerSearch(store: store, graph: .empty)
         withUnsafeTemporaryAllocation(of: Int16.self, capacity: store.dimension) { scratch in
             for candidate in candidates {
                 if chosen.count >= limit { break }

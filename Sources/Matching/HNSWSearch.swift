@@ -1,3 +1,4 @@
+import CMatchingPrefetch
 import Synchronization
 
 /// Marks visited nodes for one search with a generation number, so clearing is O(1).
@@ -31,6 +32,10 @@ final class VisitedSet: @unchecked Sendable {
         }
     }
 
+    /// Asks for a node's mark to be brought into cache.
+    @inline(__always)
+    func prefetch(_ node: Int) { biomatch_prefetch(tags + node) }
+
     /// Marks a node; returns false when it was already marked.
     @inline(__always)
     func insert(_ node: Int) -> Bool {
@@ -63,9 +68,6 @@ final class Frontier {
     private(set) var count = 0
     /// Unvisited neighbours of the node being expanded.
     let pending: UnsafeMutablePointer<Int>
-    var pendingCount = 0
-    /// Sum of early touches of memory about to be read; kept so the loads are not removed.
-    var touched: UInt8 = 0
 
     init(capacity: Int) {
         self.capacity = max(capacity, 64)
@@ -152,38 +154,55 @@ struct GraphQuery {
 struct LayerSearch {
     let store: StoreView
     let graph: HNSWGraph.View
+    /// Read once here rather than on every similarity.
+    let accelerated = VectorKernels.accelerated
 
     /// Similarity used to walk the graph: approximate (int8 codes) when the query carries codes.
     @inline(__always)
     func similarity(_ query: GraphQuery, _ node: Int) -> Float {
         if let codes = query.codes {
             let code = store.code(row: node)
-            return Float(VectorKernels.dot(codes, code.codes, dimension: store.dimension)) * (query.scale * code.scale)
+            return Float(VectorKernels.dot(codes, code.codes, dimension: store.dimension, accelerated: accelerated))
+                * (query.scale * code.scale)
         }
         return VectorKernels.dot(query.floats, store.vector(row: node), dimension: store.dimension)
     }
 
-    /// Reads the first byte a similarity of `node` will need (a software prefetch).
+    /// Asks for the memory a similarity of `node` will read: the code's cache lines and its
+    /// scale, or the float vector's lines.
     @inline(__always)
-    func touch(_ query: GraphQuery, _ node: Int) -> UInt8 {
-        if query.codes != nil {
-            // A 128-byte code spans two cache lines.
-            let codes = store.code(row: node).codes
-            return UInt8(bitPattern: codes[0]) &+ UInt8(bitPattern: codes[store.dimension &- 1])
+    func prefetch(_ query: GraphQuery, _ node: Int) {
+        let chunk = store.columns(ofRow: node)
+        let offset = node & StoreChunk.rowMask
+        if query.codes != nil, let codes = chunk.codes, let scales = chunk.codeScales {
+            let code = UnsafeRawPointer(codes + offset &* store.dimension)
+            var line = 0
+            while line < store.dimension {
+                biomatch_prefetch(code + line)
+                line &+= 64
+            }
+            biomatch_prefetch(scales + offset)
+        } else if let floats = chunk.floats {
+            let vector = UnsafeRawPointer(floats + offset &* store.dimension)
+            var line = 0
+            while line < store.dimension &* 4 {
+                biomatch_prefetch(vector + line)
+                line &+= 64
+            }
         }
-        return UInt8(truncatingIfNeeded: store.vector(row: node)[0].bitPattern)
     }
 
     @inline(__always)
     func similarities(_ query: GraphQuery, _ n0: Int, _ n1: Int, _ n2: Int, _ n3: Int) -> SIMD4<Float> {
         if let codes = query.codes {
             let c0 = store.code(row: n0), c1 = store.code(row: n1), c2 = store.code(row: n2), c3 = store.code(row: n3)
-            let dots = VectorKernels.dot(codes, codes: c0.codes, c1.codes, c2.codes, c3.codes, dimension: store.dimension)
+            let dots = VectorKernels.dot(
+                codes, codes: c0.codes, c1.codes, c2.codes, c3.codes, dimension: store.dimension, accelerated: accelerated)
             return SIMD4<Float>(dots) * (SIMD4(c0.scale, c1.scale, c2.scale, c3.scale) * query.scale)
         }
         return VectorKernels.dot(
             query.floats, rows: store.vector(row: n0), store.vector(row: n1), store.vector(row: n2), store.vector(row: n3),
-            dimension: store.dimension
+            dimension: store.dimension, accelerated: accelerated
         )
     }
 
@@ -230,12 +249,14 @@ struct LayerSearch {
             // Past the worst kept result nothing better can follow (unless a filter keeps the
             // results from filling, in which case the walk continues).
             if score < results.admissionScore && (results.isFull || eligible == nil) { break }
-            // Touch the next candidate's links now so that miss overlaps this node's work.
-            if !frontier.isEmpty {
-                frontier.touched &+= UInt8(truncatingIfNeeded: graph.list(frontier.topNode, level: level)[0].load(ordering: .relaxed))
-            }
+            // Ask for the next candidate's links now so that miss overlaps this node's work.
+            if !frontier.isEmpty { biomatch_prefetch(graph.list(frontier.topNode, level: level)) }
             let list = graph.list(Int(node), level: level)
             let count = LinkList.count(list)
+            for index in 0..<count {
+                let neighbour = LinkList.neighbour(list, index)
+                if neighbour < limit { visited.prefetch(neighbour) }
+            }
             let pending = frontier.pending
             var pendingCount = 0
             for index in 0..<count {
@@ -245,10 +266,8 @@ struct LayerSearch {
                     pendingCount += 1
                 }
             }
-            // Start every vector's first miss before the arithmetic needs any of them.
-            var touched = frontier.touched
-            for index in 0..<pendingCount { touched &+= touch(query, pending[index]) }
-            frontier.touched = touched
+            // Start every vector's misses before the arithmetic needs any of them.
+            for index in 0..<pendingCount { prefetch(query, pending[index]) }
             var index = 0
             while index < pendingCount {
                 let scores: SIMD4<Float>

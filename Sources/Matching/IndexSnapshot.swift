@@ -41,9 +41,10 @@ public enum SnapshotError: Error, Equatable, Sendable, CustomStringConvertible {
 /// Saves and loads indexes as one binary file: a 4 KiB header (signature, format version, index
 /// kind and settings, a table of sections with offsets, lengths and checksums, and the header's
 /// own checksum) followed by 64-byte-aligned column sections copied straight from and into the
-/// index's memory: identifiers, owners, removal bitmap, float vectors, int8 codes and scales,
-/// graph levels, level-0 links, upper links. Loading is a handful of large reads plus checksum
-/// and bounds checks, no per-element parsing. Integers are little-endian.
+/// index's memory: identifiers, owners, removal bitmap, float vectors (absent for the code-only
+/// flat index, kind 4), int8 codes and scales, graph levels, level-0 links, upper links. Loading
+/// is a handful of large reads plus checksum and bounds checks and the identifier map, no
+/// per-element parsing. Integers are little-endian.
 public enum IndexSnapshot {
     /// The format version written, and the newest one read.
     public static let formatVersion: UInt32 = 1
@@ -51,7 +52,19 @@ public enum IndexSnapshot {
     static let headerSize = 4096
 
     enum Kind: UInt32 {
-        case flatFloat32 = 1, flatInt8 = 2, hnsw = 3
+        case flatFloat32 = 1, flatInt8 = 2, hnsw = 3, flatInt8Codes = 4
+
+        /// Float vectors are stored (all kinds but the code-only flat index).
+        var hasFloats: Bool { self != .flatInt8Codes }
+
+        var flatEncoding: FlatIndex.Encoding? {
+            switch self {
+            case .flatFloat32: .float32
+            case .flatInt8: .int8Rerank
+            case .flatInt8Codes: .int8
+            case .hnsw: nil
+            }
+        }
     }
 
     enum Section: UInt32, CaseIterable {
@@ -64,7 +77,11 @@ public enum IndexSnapshot {
     /// wait while it runs; searches do not.
     public static func save(_ index: any TemplateIndex, to path: String) throws(SnapshotError) {
         if let flat = index as? FlatIndex {
-            let kind: Kind = flat.encoding == .float32 ? .flatFloat32 : .flatInt8
+            let kind: Kind = switch flat.encoding {
+            case .float32: .flatFloat32
+            case .int8Rerank: .flatInt8
+            case .int8: .flatInt8Codes
+            }
             try flat.store.withWritesPaused { (view) throws(SnapshotError) in
                 try write(path: path, kind: kind, view: view, graph: nil, hnsw: nil)
             }
@@ -84,7 +101,7 @@ public enum IndexSnapshot {
         let header = try file.header()
         let store: TemplateStore
         do {
-            store = try TemplateStore(dimension: header.dimension, keepsCodes: header.hasCodes)
+            store = try TemplateStore(dimension: header.dimension, keepsCodes: header.hasCodes, keepsFloats: header.kind.hasFloats)
         } catch {
             throw .malformed(reason: error.description)
         }
@@ -98,9 +115,10 @@ public enum IndexSnapshot {
             }
         }
         try file.readColumns(header: header, rows: rows, dimension: dimension, store: store, removedBitmap: removedBitmap)
+        if let encoding = header.kind.flatEncoding { return FlatIndex(store: store, encoding: encoding) }
         switch header.kind {
-        case .flatFloat32, .flatInt8:
-            return FlatIndex(store: store, encoding: header.kind == .flatFloat32 ? .float32 : .int8Rerank)
+        case .flatFloat32, .flatInt8, .flatInt8Codes:
+            preconditionFailure("flat kinds returned above")
         case .hnsw:
             guard let configuration = header.hnsw else { throw .malformed(reason: "graph settings missing") }
             let graph = HNSWGraph(neighbours: configuration.neighbours, constructionBreadth: configuration.constructionBreadth, seed: configuration.seed)
@@ -120,8 +138,9 @@ public enum IndexSnapshot {
         if let graphView {
             for row in 0..<rows { upperWords += graphView.level(of: row) * graphView.chunk(row).upperWidth }
         }
-        var plan: [(Section, Int)] = [(.ids, rows * 8), (.owners, rows * 8), (.removed, (rows + 63) / 64 * 8), (.floats, rows * dimension * 4)]
-        let hasCodes = view.chunks.first?.codes != nil || kind == .flatInt8 || (hnsw?.quantisedTraversal ?? false)
+        var plan: [(Section, Int)] = [(.ids, rows * 8), (.owners, rows * 8), (.removed, (rows + 63) / 64 * 8)]
+        if kind.hasFloats { plan.append((.floats, rows * dimension * 4)) }
+        let hasCodes = view.chunks.first?.codes != nil || kind == .flatInt8 || kind == .flatInt8Codes || (hnsw?.quantisedTraversal ?? false)
         if hasCodes { plan += [(.codes, rows * dimension), (.codeScales, rows * 4)] }
         if graphView != nil, let hnsw {
             let baseWidth = 1 + 2 * hnsw.neighbours
@@ -149,7 +168,7 @@ public enum IndexSnapshot {
                 switch section {
                 case .ids: try eachRun(view) { (chunk, count) throws(SnapshotError) in try emit(UnsafeRawBufferPointer(start: chunk.ids, count: count * 8)) }
                 case .owners: try eachRun(view) { (chunk, count) throws(SnapshotError) in try emit(UnsafeRawBufferPointer(start: chunk.owners, count: count * 8)) }
-                case .floats: try eachRun(view) { (chunk, count) throws(SnapshotError) in try emit(UnsafeRawBufferPointer(start: chunk.floats, count: count * dimension * 4)) }
+                case .floats: try eachRun(view) { (chunk, count) throws(SnapshotError) in try emit(UnsafeRawBufferPointer(start: chunk.floats!, count: count * dimension * 4)) }
                 case .codes: try eachRun(view) { (chunk, count) throws(SnapshotError) in try emit(UnsafeRawBufferPointer(start: chunk.codes!, count: count * dimension)) }
                 case .codeScales: try eachRun(view) { (chunk, count) throws(SnapshotError) in try emit(UnsafeRawBufferPointer(start: chunk.codeScales!, count: count * 4)) }
                 case .removed:
@@ -311,7 +330,7 @@ public enum IndexSnapshot {
                 throw .malformed(reason: error.description)
             }
         }
-        guard kind != .flatFloat32 || flags & 1 == 0, kind != .flatInt8 || flags & 1 == 1 else {
+        guard kind != .flatFloat32 || flags & 1 == 0, kind != .flatInt8 || flags & 1 == 1, kind != .flatInt8Codes || flags & 1 == 1 else {
             throw .malformed(reason: "index kind \(kindValue) with flags \(flags)")
         }
         return Header(kind: kind, hasCodes: flags & 1 != 0, dimension: dimension, rowCount: Int(rowCount), maxCodeError: maxCodeError, hnsw: hnsw, entry: entry, sections: sections)
@@ -476,8 +495,8 @@ private final class SnapshotReader {
         var columns: [(IndexSnapshot.Section, Int, (StoreChunk) -> UnsafeMutableRawPointer)] = [
             (.ids, 8, { UnsafeMutableRawPointer($0.ids) }),
             (.owners, 8, { UnsafeMutableRawPointer($0.owners) }),
-            (.floats, dimension * 4, { UnsafeMutableRawPointer($0.floats) }),
         ]
+        if store.keepsFloats { columns.append((.floats, dimension * 4, { UnsafeMutableRawPointer($0.floats!) })) }
         if store.keepsCodes {
             columns += [(.codes, dimension, { UnsafeMutableRawPointer($0.codes!) }), (.codeScales, 4, { UnsafeMutableRawPointer($0.codeScales!) })]
         }

@@ -66,47 +66,60 @@ enum QuantisedScan {
         }
     }
 
-    /// Approximate score of `row` for the probe with codes `probe` and scale `probeScale`.
-    @inline(__always)
-    private static func approximate(
-        _ probe: UnsafePointer<Int16>, _ probeScale: Float, _ codes: UnsafePointer<Int8>, _ scale: Float, dimension: Int
-    ) -> Float {
-        Float(VectorKernels.dot(probe, codes, dimension: dimension)) * (probeScale * scale)
+    /// The best k rows by approximate score alone (code-only stores, `FlatIndex.Encoding.int8`),
+    /// best first, at or above the threshold.
+    static func approximateTopK(view: StoreView, queries: ProbeMatrix, parameters: SearchParameters, parallelThreshold: Int) -> [[(score: Float, row: UInt32)]] {
+        queries.quantise()
+        let floors = [Float](repeating: parameters.minimumScore, count: queries.count)
+        let workers = view.rowCount >= parallelThreshold ? Parallel.processorCount : 1
+        let slots = WorkerSlots<[TopK]>(repeating: [], count: workers)
+        Parallel.run(workers: workers) { worker in
+            slots[worker] = approximateScan(
+                view: view, rows: Parallel.slice(view.rowCount, worker: worker, of: workers),
+                queries: queries, capacity: parameters.k, floors: floors, filter: parameters.filter
+            )
+        }
+        return (0..<queries.count).map { query in
+            var merged = TopK(capacity: parameters.k)
+            for worker in 0..<workers { merged.merge(slots[worker][query]) }
+            return merged.sorted()
+        }
     }
 
+    /// The best `capacity` approximate scores above each query's floor, per query.
     @_optimize(speed)
     private static func approximateScan(
         view: StoreView, rows: Range<Int>, queries: ProbeMatrix, capacity: Int, floors: [Float], filter: SearchFilter?
     ) -> [TopK] {
         let dimension = view.dimension
+        let accelerated = VectorKernels.accelerated
         var heaps = [TopK](repeating: TopK(capacity: capacity), count: queries.count)
         var bars = [Float](repeating: -.infinity, count: queries.count)
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: blockRows)
+        defer { scores.deallocate() }
         view.forEachRun(in: rows) { chunk, firstOffset, firstRow, length in
             guard let codes = chunk.codes, let scales = chunk.codeScales else { return }
-            let blockRows = queries.count == 1 ? length : Self.blockRows
             var blockStart = 0
             while blockStart < length {
-                let blockEnd = min(length, blockStart + blockRows)
+                let blockLength = min(length - blockStart, blockRows)
+                let offset = firstOffset + blockStart
                 for query in 0..<queries.count {
-                    let probe = queries.probeCodes(query)
-                    let probeScale = queries.scales[query]
+                    VectorKernels.approximateScores(
+                        queries.probeCodes(query), scale: queries.scales[query], codes: codes + offset * dimension,
+                        codeScales: scales + offset, count: blockLength, dimension: dimension, into: scores,
+                        accelerated: accelerated)
                     let floor = floors[query].nextDown
                     var bar = max(bars[query], floor)
-                    var code = UnsafePointer(codes + (firstOffset + blockStart) * dimension)
-                    for index in blockStart ..< blockEnd {
-                        let score = approximate(probe, probeScale, code, scales[firstOffset + index], dimension: dimension)
-                        code += dimension
-                        if score > bar {
-                            let row = firstRow + index
-                            if view.isEligible(row: row, filter: filter) {
-                                heaps[query].offer(score: score, row: UInt32(row))
-                                bars[query] = heaps[query].admissionScore
-                                bar = max(bars[query], floor)
-                            }
+                    for index in 0..<blockLength where scores[index] > bar {
+                        let row = firstRow + blockStart + index
+                        if view.isEligible(row: row, filter: filter) {
+                            heaps[query].offer(score: scores[index], row: UInt32(row))
+                            bars[query] = heaps[query].admissionScore
+                            bar = max(bars[query], floor)
                         }
                     }
                 }
-                blockStart = blockEnd
+                blockStart += blockLength
             }
         }
         return heaps
@@ -118,17 +131,28 @@ enum QuantisedScan {
         let slots = WorkerSlots<[UInt32]>(repeating: [], count: workers)
         let dimension = view.dimension
         let probeScale = queries.scales[query]
+        let accelerated = VectorKernels.accelerated
         Parallel.run(workers: workers) { worker in
             let probe = queries.probeCodes(query)
             var found: [UInt32] = []
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: blockRows)
+            defer { scores.deallocate() }
             view.forEachRun(in: Parallel.slice(view.rowCount, worker: worker, of: workers)) { chunk, firstOffset, firstRow, length in
                 guard let codes = chunk.codes, let scales = chunk.codeScales else { return }
-                for index in 0..<length {
-                    let offset = firstOffset + index
-                    let score = approximate(probe, probeScale, codes + offset * dimension, scales[offset], dimension: dimension)
-                    if score >= cutoff, view.isEligible(row: firstRow + index, filter: filter) {
-                        found.append(UInt32(firstRow + index))
+                var blockStart = 0
+                while blockStart < length {
+                    let blockLength = min(length - blockStart, blockRows)
+                    let offset = firstOffset + blockStart
+                    // The same kernel as the scan, so a score here equals the one the scan saw.
+                    VectorKernels.approximateScores(
+                        probe, scale: probeScale, codes: codes + offset * dimension, codeScales: scales + offset,
+                        count: blockLength, dimension: dimension, into: scores, accelerated: accelerated)
+                    for index in 0..<blockLength where scores[index] >= cutoff {
+                        if view.isEligible(row: firstRow + blockStart + index, filter: filter) {
+                            found.append(UInt32(firstRow + blockStart + index))
+                        }
                     }
+                    blockStart += blockLength
                 }
             }
             slots[worker] = found

@@ -103,25 +103,35 @@ public struct SyntheticFaceTemplates: Sendable {
     /// Enrolled templates: identity `i` owns rows `i * samplesPerIdentity ..< (i + 1) * samplesPerIdentity`,
     /// template identifier = row, owner identifier = identity. Generated on all cores.
     public func gallery() -> TemplateBatch {
+        gallery(identities: 0..<configuration.identities)
+    }
+
+    /// The part of `gallery()` that belongs to `identities`, with the same identifiers and
+    /// vectors: large galleries are generated and indexed a slice at a time.
+    public func gallery(identities: Range<Int>) -> TemplateBatch {
         let dimension = configuration.dimension
-        let identities = configuration.identities
         let samples = configuration.samplesPerIdentity
-        let rows = identities * samples
-        let output = WorkerSlots<[Float]>(repeating: [], count: Parallel.processorCount)
-        Parallel.run(workers: Parallel.processorCount) { worker in
-            let mine = Parallel.slice(identities, worker: worker, of: Parallel.processorCount)
+        let workers = Parallel.processorCount
+        let output = WorkerSlots<[Float]>(repeating: [], count: workers)
+        Parallel.run(workers: workers) { worker in
+            let mine = Parallel.slice(identities.count, worker: worker, of: workers)
             var vectors: [Float] = []
             vectors.reserveCapacity(mine.count * samples * dimension)
-            for identity in mine {
+            for position in mine {
+                let identity = identities.lowerBound + position
                 var generator = SeededGenerator(seed: seed(identity: identity))
                 let (centre, sigma) = identityModel(identity, using: &generator)
-                for _ in 0..<samples { vectors += sample(centre: centre, sigma: sigma, using: &generator) }
+                for _ in 0..<samples { appendSample(centre: centre, sigma: sigma, using: &generator, to: &vectors) }
             }
             output[worker] = vectors
         }
-        let ids = (0..<rows).map { TemplateID(UInt64($0)) }
-        let owners = (0..<rows).map { OwnerID(UInt64($0 / samples)) }
-        return TemplateBatch(ids: ids, owners: owners, vectors: output.all.flatMap { $0 }, dimension: dimension)
+        let rows = identities.lowerBound * samples ..< identities.upperBound * samples
+        let ids = rows.map { TemplateID(UInt64($0)) }
+        let owners = rows.map { OwnerID(UInt64($0 / samples)) }
+        var vectors: [Float] = []
+        vectors.reserveCapacity(rows.count * dimension)
+        for worker in 0..<workers { vectors += output[worker] }
+        return TemplateBatch(ids: ids, owners: owners, vectors: vectors, dimension: dimension)
     }
 
     /// `count` probes: a fraction `matedFraction` are new samples of enrolled identities (spread
@@ -162,11 +172,26 @@ public struct SyntheticFaceTemplates: Sendable {
     }
 
     private func sample(centre: [Double], sigma: Double, using generator: inout SeededGenerator) -> [Float] {
+        var vector: [Float] = []
+        vector.reserveCapacity(centre.count)
+        appendSample(centre: centre, sigma: sigma, using: &generator, to: &vector)
+        return vector
+    }
+
+    /// Appends one sample without temporary arrays (millions are generated for benchmarks).
+    private func appendSample(centre: [Double], sigma: Double, using generator: inout SeededGenerator, to output: inout [Float]) {
         let dimension = centre.count
         let spread = sigma / Double(dimension).squareRoot()
-        var vector = centre.map { $0 + spread * generator.nextGaussian() }
-        Self.normalise(&vector)
-        return vector.map { Float($0) }
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: dimension) { vector in
+            var squared = 0.0
+            for index in 0..<dimension {
+                let value = centre[index] + spread * generator.nextGaussian()
+                vector[index] = value
+                squared += value * value
+            }
+            let length = squared.squareRoot()
+            for index in 0..<dimension { output.append(Float(vector[index] / length)) }
+        }
     }
 
     private static func randomUnit(_ dimension: Int, using generator: inout SeededGenerator) -> [Double] {

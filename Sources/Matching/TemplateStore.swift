@@ -14,7 +14,8 @@ final class StoreChunk: @unchecked Sendable {
     static let rowMask = rowCapacity - 1
 
     let dimension: Int
-    let floats: UnsafeMutablePointer<Float>
+    /// Unit float vectors; nil in code-only stores.
+    let floats: UnsafeMutablePointer<Float>?
     let codes: UnsafeMutablePointer<Int8>?
     let codeScales: UnsafeMutablePointer<Float>?
     let ids: UnsafeMutablePointer<UInt64>
@@ -22,11 +23,13 @@ final class StoreChunk: @unchecked Sendable {
     let tombstones: UnsafeMutablePointer<Atomic<UInt64>>
     static let tombstoneWords = rowCapacity / 64
 
-    init(dimension: Int, keepsCodes: Bool) {
+    init(dimension: Int, keepsFloats: Bool, keepsCodes: Bool) {
         self.dimension = dimension
         let rows = Self.rowCapacity
-        floats = UnsafeMutableRawPointer.allocate(byteCount: rows * dimension * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: rows * dimension)
+        floats = keepsFloats
+            ? UnsafeMutableRawPointer.allocate(byteCount: rows * dimension * 4, alignment: 64)
+                .bindMemory(to: Float.self, capacity: rows * dimension)
+            : nil
         if keepsCodes {
             codes = UnsafeMutableRawPointer.allocate(byteCount: rows * dimension, alignment: 64)
                 .bindMemory(to: Int8.self, capacity: rows * dimension)
@@ -42,7 +45,7 @@ final class StoreChunk: @unchecked Sendable {
     }
 
     deinit {
-        UnsafeMutableRawPointer(floats).deallocate()
+        floats.map { UnsafeMutableRawPointer($0).deallocate() }
         codes.map { UnsafeMutableRawPointer($0).deallocate() }
         codeScales?.deallocate()
         ids.deallocate()
@@ -61,47 +64,112 @@ final class StoreChunk: @unchecked Sendable {
     }
 }
 
+/// The column addresses of one chunk.
+struct ChunkColumns {
+    let floats: UnsafeMutablePointer<Float>?
+    let codes: UnsafeMutablePointer<Int8>?
+    let codeScales: UnsafeMutablePointer<Float>?
+    let ids: UnsafeMutablePointer<UInt64>
+    let owners: UnsafeMutablePointer<UInt64>
+    let tombstones: UnsafeMutablePointer<Atomic<UInt64>>
+
+    init(_ chunk: StoreChunk) {
+        floats = chunk.floats
+        codes = chunk.codes
+        codeScales = chunk.codeScales
+        ids = chunk.ids
+        owners = chunk.owners
+        tombstones = chunk.tombstones
+    }
+
+    @inline(__always)
+    func isRemoved(offset: Int) -> Bool {
+        tombstones[offset >> 6].load(ordering: .acquiring) & (1 << UInt64(offset & 63)) != 0
+    }
+}
+
+/// The column addresses of every chunk of a view, in one buffer, so that hot loops reach a
+/// row without reference counting: the chunk objects are shared by all threads, and retaining
+/// one from two cores at once makes its counter's cache line bounce between them (measured:
+/// a third of graph construction time went to `swift_retain`/`swift_release`).
+final class ColumnTable: @unchecked Sendable {
+    let columns: UnsafeMutablePointer<ChunkColumns>
+    let count: Int
+
+    init(_ chunks: [StoreChunk]) {
+        count = chunks.count
+        columns = .allocate(capacity: max(1, chunks.count))
+        for (index, chunk) in chunks.enumerated() { (columns + index).initialize(to: ChunkColumns(chunk)) }
+    }
+
+    deinit {
+        columns.deinitialize(count: count)
+        columns.deallocate()
+    }
+}
+
 /// What a reader sees of a store: the blocks and how many rows of them are complete.
-struct StoreView: Sendable {
+///
+/// `@unchecked Sendable`: besides immutable values it holds `columns`, an address inside
+/// `table`, which the view keeps alive; the memory it leads to follows `StoreChunk`'s contract.
+struct StoreView: @unchecked Sendable {
     let chunks: [StoreChunk]
     let rowCount: Int
     let dimension: Int
     /// Largest quantisation error norm of any row (0 without codes): the int8 score bound.
     let maxCodeError: Float
+    /// Keeps `columns` alive; the chunks it points into are kept alive by `chunks`.
+    private let table: ColumnTable
+    private let columns: UnsafeMutablePointer<ChunkColumns>
+
+    init(chunks: [StoreChunk], rowCount: Int, dimension: Int, maxCodeError: Float, table: ColumnTable? = nil) {
+        self.chunks = chunks
+        self.rowCount = rowCount
+        self.dimension = dimension
+        self.maxCodeError = maxCodeError
+        let table = table ?? ColumnTable(chunks)
+        self.table = table
+        columns = table.columns
+    }
 
     @inline(__always)
     func chunk(ofRow row: Int) -> StoreChunk { chunks[row >> StoreChunk.rowShift] }
 
+    /// The column addresses of the chunk holding `row`.
+    @inline(__always)
+    func columns(ofRow row: Int) -> ChunkColumns { columns[row >> StoreChunk.rowShift] }
+
+    /// The unit float vector of a row (stores that keep floats only).
     @inline(__always)
     func vector(row: Int) -> UnsafePointer<Float> {
-        UnsafePointer(chunks[row >> StoreChunk.rowShift].floats + (row & StoreChunk.rowMask) &* dimension)
+        UnsafePointer(columns[row >> StoreChunk.rowShift].floats! + (row & StoreChunk.rowMask) &* dimension)
     }
 
     /// The int8 code of a row and its scale (stores that keep codes only).
     @inline(__always)
     func code(row: Int) -> (codes: UnsafePointer<Int8>, scale: Float) {
-        let chunk = chunks[row >> StoreChunk.rowShift]
+        let chunk = columns[row >> StoreChunk.rowShift]
         let offset = row & StoreChunk.rowMask
         return (UnsafePointer(chunk.codes! + offset &* dimension), chunk.codeScales![offset])
     }
 
     @inline(__always)
     func isRemoved(row: Int) -> Bool {
-        chunks[row >> StoreChunk.rowShift].isRemoved(offset: row & StoreChunk.rowMask)
+        columns[row >> StoreChunk.rowShift].isRemoved(offset: row & StoreChunk.rowMask)
     }
 
     func id(row: Int) -> TemplateID {
-        TemplateID(chunks[row >> StoreChunk.rowShift].ids[row & StoreChunk.rowMask])
+        TemplateID(columns[row >> StoreChunk.rowShift].ids[row & StoreChunk.rowMask])
     }
 
     func owner(row: Int) -> OwnerID {
-        OwnerID(chunks[row >> StoreChunk.rowShift].owners[row & StoreChunk.rowMask])
+        OwnerID(columns[row >> StoreChunk.rowShift].owners[row & StoreChunk.rowMask])
     }
 
     /// Whether the row may be returned: live and accepted by the filter.
     @inline(__always)
     func isEligible(row: Int, filter: SearchFilter?) -> Bool {
-        let chunk = chunks[row >> StoreChunk.rowShift]
+        let chunk = columns[row >> StoreChunk.rowShift]
         let offset = row & StoreChunk.rowMask
         if chunk.isRemoved(offset: offset) { return false }
         guard let filter else { return true }
@@ -125,8 +193,8 @@ struct StoreView: Sendable {
     }
 }
 
-/// Append-only columnar storage for templates: unit float vectors, optional int8 codes,
-/// identifiers, owners and tombstones, in blocks that never move.
+/// Append-only columnar storage for templates: unit float vectors and int8 codes (either or
+/// both), identifiers, owners and tombstones, in blocks that never move.
 ///
 /// One writer at a time (inserts, removals) under `writer`; any number of readers take a
 /// `StoreView` under the short `published` lock and then read without locks.
@@ -136,6 +204,8 @@ final class TemplateStore: Sendable {
 
     let dimension: Int
     let keepsCodes: Bool
+    /// False for code-only stores (a fifth of the memory; scores are approximate).
+    let keepsFloats: Bool
 
     private struct WriterState {
         var chunks: [StoreChunk] = []
@@ -150,10 +220,12 @@ final class TemplateStore: Sendable {
     private let published: Mutex<StoreView>
     private let liveRows = Atomic<Int>(0)
 
-    init(dimension: Int, keepsCodes: Bool) throws(MatchingError) {
+    init(dimension: Int, keepsCodes: Bool, keepsFloats: Bool = true) throws(MatchingError) {
         guard dimension > 0, dimension % 16 == 0 else { throw .unsupportedDimension(dimension) }
+        precondition(keepsCodes || keepsFloats, "a store keeps floats, codes or both")
         self.dimension = dimension
         self.keepsCodes = keepsCodes
+        self.keepsFloats = keepsFloats
         published = Mutex(StoreView(chunks: [], rowCount: 0, dimension: dimension, maxCodeError: 0))
     }
 
@@ -218,15 +290,18 @@ final class TemplateStore: Sendable {
                 throw .invalid(error)
             }
             let first = state.rowCount
+            // Code-only stores normalise into scratch space and keep just the code.
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: dimension)
+            defer { scratch.deallocate() }
             batch.vectors.withUnsafeBufferPointer { values in
                 for index in 0..<batch.count {
                     let row = first + index
                     if row >> StoreChunk.rowShift == state.chunks.count {
-                        state.chunks.append(StoreChunk(dimension: dimension, keepsCodes: keepsCodes))
+                        state.chunks.append(makeChunk())
                     }
                     let chunk = state.chunks[row >> StoreChunk.rowShift]
                     let offset = row & StoreChunk.rowMask
-                    let destination = chunk.floats + offset * dimension
+                    let destination = chunk.floats.map { $0 + offset * dimension } ?? scratch
                     // Validation guarantees a finite, non-zero vector, so this cannot throw.
                     try? VectorKernels.normalise(values[index * dimension ..< (index + 1) * dimension], into: destination)
                     if let codes = chunk.codes, let scales = chunk.codeScales {
@@ -246,6 +321,10 @@ final class TemplateStore: Sendable {
             publish(state)
             return first ..< state.rowCount
         }
+    }
+
+    private func makeChunk() -> StoreChunk {
+        StoreChunk(dimension: dimension, keepsFloats: keepsFloats, keepsCodes: keepsCodes)
     }
 
     private func publish(_ state: borrowing WriterState) {
@@ -278,7 +357,7 @@ final class TemplateStore: Sendable {
         writer.withLock { state -> Result? in
             if state.isRetired { return nil }
             // Same configuration as self, so creating it cannot fail.
-            let replacement = try! TemplateStore(dimension: dimension, keepsCodes: keepsCodes)
+            let replacement = try! TemplateStore(dimension: dimension, keepsCodes: keepsCodes, keepsFloats: keepsFloats)
             var oldRows: [UInt32] = []
             oldRows.reserveCapacity(state.rowOfID.count)
             let view = StoreView(chunks: state.chunks, rowCount: state.rowCount, dimension: dimension, maxCodeError: state.maxCodeError)
@@ -294,13 +373,15 @@ final class TemplateStore: Sendable {
         writer.withLock { state in
             for (index, sourceRow) in rows.enumerated() {
                 if index >> StoreChunk.rowShift == state.chunks.count {
-                    state.chunks.append(StoreChunk(dimension: dimension, keepsCodes: keepsCodes))
+                    state.chunks.append(makeChunk())
                 }
                 let chunk = state.chunks[index >> StoreChunk.rowShift]
                 let offset = index & StoreChunk.rowMask
                 let sourceChunk = source.chunk(ofRow: Int(sourceRow))
                 let sourceOffset = Int(sourceRow) & StoreChunk.rowMask
-                (chunk.floats + offset * dimension).update(from: sourceChunk.floats + sourceOffset * dimension, count: dimension)
+                if let floats = chunk.floats, let sourceFloats = sourceChunk.floats {
+                    (floats + offset * dimension).update(from: sourceFloats + sourceOffset * dimension, count: dimension)
+                }
                 if let codes = chunk.codes, let scales = chunk.codeScales,
                    let sourceCodes = sourceChunk.codes, let sourceScales = sourceChunk.codeScales {
                     (codes + offset * dimension).update(from: sourceCodes + sourceOffset * dimension, count: dimension)
@@ -329,7 +410,7 @@ final class TemplateStore: Sendable {
             precondition(state.rowCount == 0, "load needs an empty store")
             var row = 0
             while row < rowCount {
-                let chunk = StoreChunk(dimension: dimension, keepsCodes: keepsCodes)
+                let chunk = makeChunk()
                 let end = min(rowCount, row + StoreChunk.rowCapacity)
                 try fill(chunk, row ..< end)
                 state.chunks.append(chunk)
@@ -337,18 +418,22 @@ final class TemplateStore: Sendable {
             }
             state.rowCount = rowCount
             state.maxCodeError = maxCodeError
-            state.rowOfID.reserveCapacity(rowCount)
+            // Chunk by chunk with the chunk held once: ten million rows are loaded at start-up.
+            var rowOfID = [TemplateID: UInt32](minimumCapacity: rowCount)
             var live = 0
-            for row in 0..<rowCount {
-                let chunk = state.chunks[row >> StoreChunk.rowShift]
-                let offset = row & StoreChunk.rowMask
-                if isRemoved(row) {
-                    chunk.markRemoved(offset: offset)
-                } else {
-                    state.rowOfID[TemplateID(chunk.ids[offset])] = UInt32(row)
-                    live += 1
+            for (chunkIndex, chunk) in state.chunks.enumerated() {
+                let first = chunkIndex << StoreChunk.rowShift
+                let ids = chunk.ids
+                for offset in 0 ..< min(StoreChunk.rowCapacity, rowCount - first) {
+                    if isRemoved(first + offset) {
+                        chunk.markRemoved(offset: offset)
+                    } else {
+                        rowOfID[TemplateID(ids[offset])] = UInt32(first + offset)
+                        live += 1
+                    }
                 }
             }
+            state.rowOfID = rowOfID
             guard state.rowOfID.count == live else { return false }
             liveRows.store(live, ordering: .relaxed)
             publish(state)

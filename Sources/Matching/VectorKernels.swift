@@ -1,9 +1,155 @@
-/// The inner loops of every index, written so the optimiser emits packed SIMD on the baseline
-/// x86-64 target (SSE2) as well as on wider ones: fixed-width SIMD types, several independent
-/// accumulators, no per-element bounds checks. Dimensions are multiples of 16.
+#if arch(x86_64) && os(Linux)
+import MatchingAVX2
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Which similarity kernels the indexes of this process run.
+public enum IndexKernels {
+    /// "avx2" (AVX2 + FMA) or "baseline" (SSE2 on x86-64, the portable SIMD code elsewhere).
+    public static var name: String { VectorKernels.accelerated ? VectorKernels.Level.avx2.rawValue : VectorKernels.Level.baseline.rawValue }
+}
+
+/// The inner loops of every index, dispatched once per process to the widest kernels the CPU
+/// runs: `AVX2Kernels` (module MatchingAVX2, 256-bit integer and FMA instructions) on x86-64
+/// Linux CPUs with AVX2 and FMA, otherwise `BaselineKernels` (SSE2 on x86-64). Setting
+/// `BIOMATCH_SIMD=baseline` in the environment forces the baseline kernels (for comparisons).
+///
+/// Within one process every score comes from one kernel set, so exact paths (flat float scan,
+/// int8 re-rank, HNSW re-score) agree bit for bit; across kernel sets floats may differ in the
+/// last bits (FMA rounds once), integer dot products never do.
+enum VectorKernels {
+    /// The kernel set in use.
+    enum Level: String, Sendable {
+        case baseline, avx2
+    }
+
+    /// Decided on first use from the CPU's features and `BIOMATCH_SIMD`.
+    static let level: Level = {
+        if let forced = getenv("BIOMATCH_SIMD"), String(cString: forced) == Level.baseline.rawValue { return .baseline }
+        return CPUFeatures.hasAVX2AndFMA ? .avx2 : .baseline
+    }()
+
+    /// Whether the AVX2 kernels run (read once per scan or search, then passed along).
+    static var accelerated: Bool {
+        #if arch(x86_64) && os(Linux)
+        level == .avx2
+        #else
+        false
+        #endif
+    }
+
+    /// Float dot product of two `dimension`-long vectors: the canonical exact score.
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, dimension: Int) -> Float {
+        #if arch(x86_64) && os(Linux)
+        if accelerated { return AVX2Kernels.dot(a, b, dimension: dimension) }
+        #endif
+        return BaselineKernels.dot(a, b, dimension: dimension)
+    }
+
+    /// `dot` of `query` with `count` consecutive rows, into `output` (the same floats as `dot`).
+    @inline(__always)
+    static func scores(
+        _ query: UnsafePointer<Float>, rows: UnsafePointer<Float>, count: Int, dimension: Int,
+        into output: UnsafeMutablePointer<Float>, accelerated: Bool
+    ) {
+        #if arch(x86_64) && os(Linux)
+        if accelerated { return AVX2Kernels.scores(query, rows: rows, count: count, dimension: dimension, into: output) }
+        #endif
+        BaselineKernels.scores(query, rows: rows, count: count, dimension: dimension, into: output)
+    }
+
+    /// Dot products of one query with four rows, summed in another order than `dot`.
+    @inline(__always)
+    static func dot(
+        _ query: UnsafePointer<Float>, rows r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>,
+        _ r2: UnsafePointer<Float>, _ r3: UnsafePointer<Float>, dimension: Int, accelerated: Bool
+    ) -> SIMD4<Float> {
+        #if arch(x86_64) && os(Linux)
+        if accelerated { return AVX2Kernels.dot(query, rows: r0, r1, r2, r3, dimension: dimension) }
+        #endif
+        return BaselineKernels.dot(query, rows: r0, r1, r2, r3, dimension: dimension)
+    }
+
+    /// Integer dot product of an int16 probe with an int8 code.
+    @inline(__always)
+    static func dot(_ probe: UnsafePointer<Int16>, _ code: UnsafePointer<Int8>, dimension: Int, accelerated: Bool) -> Int32 {
+        #if arch(x86_64) && os(Linux)
+        if accelerated { return AVX2Kernels.dot(probe, code, dimension: dimension) }
+        #endif
+        return BaselineKernels.dot(probe, code, dimension: dimension)
+    }
+
+    /// Integer dot products of one int16 probe with four int8 codes.
+    @inline(__always)
+    static func dot(
+        _ probe: UnsafePointer<Int16>, codes c0: UnsafePointer<Int8>, _ c1: UnsafePointer<Int8>,
+        _ c2: UnsafePointer<Int8>, _ c3: UnsafePointer<Int8>, dimension: Int, accelerated: Bool
+    ) -> SIMD4<Int32> {
+        #if arch(x86_64) && os(Linux)
+        if accelerated { return AVX2Kernels.dot(probe, codes: c0, c1, c2, c3, dimension: dimension) }
+        #endif
+        return BaselineKernels.dot(probe, codes: c0, c1, c2, c3, dimension: dimension)
+    }
+
+    /// Approximate scores of `count` consecutive int8 codes: `Float(probe . code) * (scale * codeScale)`,
+    /// the same floats whichever kernel set runs.
+    @inline(__always)
+    static func approximateScores(
+        _ probe: UnsafePointer<Int16>, scale: Float, codes: UnsafePointer<Int8>, codeScales: UnsafePointer<Float>,
+        count: Int, dimension: Int, into output: UnsafeMutablePointer<Float>, accelerated: Bool
+    ) {
+        #if arch(x86_64) && os(Linux)
+        if accelerated {
+            return AVX2Kernels.approximateScores(
+                probe, scale: scale, codes: codes, codeScales: codeScales, count: count, dimension: dimension, into: output)
+        }
+        #endif
+        BaselineKernels.approximateScores(
+            probe, scale: scale, codes: codes, codeScales: codeScales, count: count, dimension: dimension, into: output)
+    }
+
+    /// Sign-extends lane by lane (see `BaselineKernels.widen`).
+    @inline(__always)
+    static func widen(_ v: SIMD8<Int8>) -> SIMD8<Int16> { BaselineKernels.widen(v) }
+
+    /// Scales `vector` to unit length into `output`, or throws when it has no direction.
+    @_optimize(speed)
+    static func normalise(_ vector: some Collection<Float>, into output: UnsafeMutablePointer<Float>) throws(MatchingError) {
+        var squared: Double = 0
+        for value in vector {
+            guard value.isFinite else { throw .invalidVector(reason: "contains \(value)") }
+            squared += Double(value) * Double(value)
+        }
+        guard squared > 0, squared.isFinite else { throw .invalidVector(reason: "has zero length") }
+        let inverse = 1 / squared.squareRoot()
+        var index = 0
+        for value in vector {
+            output[index] = Float(Double(value) * inverse)
+            index += 1
+        }
+    }
+
+    /// Unit-length copy of `vector`.
+    static func normalised(_ vector: [Float], dimension: Int) throws(MatchingError) -> [Float] {
+        guard vector.count == dimension else { throw .dimensionMismatch(expected: dimension, actual: vector.count) }
+        var result = [Float](repeating: 0, count: dimension)
+        try result.withUnsafeMutableBufferPointer { (buffer) throws(MatchingError) in
+            try normalise(vector, into: buffer.baseAddress!)
+        }
+        return result
+    }
+}
+
+/// The kernels for the baseline x86-64 target (SSE2) and every other CPU: fixed-width SIMD types,
+/// several independent accumulators, no per-element bounds checks. Dimensions are multiples of 16.
 /// `@_optimize(speed)` on the hot functions keeps debug builds (and so the test suite) within
 /// a few times of release speed; unoptimised SIMD code is a hundred times slower.
-enum VectorKernels {
+enum BaselineKernels {
     /// Float dot product of two `dimension`-long vectors.
     @inline(__always)
     @_optimize(speed)
@@ -142,6 +288,32 @@ enum VectorKernels {
         return SIMD4(sum0.wrappedSum(), sum1.wrappedSum(), sum2.wrappedSum(), sum3.wrappedSum())
     }
 
+    /// `dot` of `query` with `count` consecutive rows, into `output`.
+    @_optimize(speed)
+    static func scores(
+        _ query: UnsafePointer<Float>, rows: UnsafePointer<Float>, count: Int, dimension: Int,
+        into output: UnsafeMutablePointer<Float>
+    ) {
+        var row = rows
+        for index in 0..<count {
+            output[index] = dot(query, row, dimension: dimension)
+            row += dimension
+        }
+    }
+
+    /// Approximate scores of `count` consecutive int8 codes.
+    @_optimize(speed)
+    static func approximateScores(
+        _ probe: UnsafePointer<Int16>, scale: Float, codes: UnsafePointer<Int8>, codeScales: UnsafePointer<Float>,
+        count: Int, dimension: Int, into output: UnsafeMutablePointer<Float>
+    ) {
+        var code = codes
+        for index in 0..<count {
+            output[index] = Float(dot(probe, code, dimension: dimension)) * (scale * codeScales[index])
+            code += dimension
+        }
+    }
+
     @_optimize(speed)
     @inline(__always)
     private static func multiplyAddPairs(_ a: SIMD8<Int16>, _ b: SIMD8<Int16>) -> SIMD4<Int32> {
@@ -160,33 +332,6 @@ enum VectorKernels {
     @inline(__always)
     static func widen(_ v: SIMD8<Int16>) -> SIMD8<Int32> {
         SIMD8(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]))
-    }
-
-    /// Scales `vector` to unit length into `output`, or throws when it has no direction.
-    @_optimize(speed)
-    static func normalise(_ vector: some Collection<Float>, into output: UnsafeMutablePointer<Float>) throws(MatchingError) {
-        var squared: Double = 0
-        for value in vector {
-            guard value.isFinite else { throw .invalidVector(reason: "contains \(value)") }
-            squared += Double(value) * Double(value)
-        }
-        guard squared > 0, squared.isFinite else { throw .invalidVector(reason: "has zero length") }
-        let inverse = 1 / squared.squareRoot()
-        var index = 0
-        for value in vector {
-            output[index] = Float(Double(value) * inverse)
-            index += 1
-        }
-    }
-
-    /// Unit-length copy of `vector`.
-    static func normalised(_ vector: [Float], dimension: Int) throws(MatchingError) -> [Float] {
-        guard vector.count == dimension else { throw .dimensionMismatch(expected: dimension, actual: vector.count) }
-        var result = [Float](repeating: 0, count: dimension)
-        try result.withUnsafeMutableBufferPointer { (buffer) throws(MatchingError) in
-            try normalise(vector, into: buffer.baseAddress!)
-        }
-        return result
     }
 }
 

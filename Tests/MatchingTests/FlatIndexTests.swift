@@ -43,7 +43,7 @@ struct FlatIndexTests {
     }
 
     @Test("scans split over all cores give the reference results, batched and single alike",
-          arguments: FlatIndex.Encoding.allCases)
+          arguments: [FlatIndex.Encoding.float32, .int8Rerank])
     func parallelScanMatchesReference(encoding: FlatIndex.Encoding) throws {
         let (gallery, probes) = clusteredData(identities: 1_000, probeCount: 8, seed: 31)
         let index = try FlatIndex(dimension: 128, encoding: encoding, parallelThreshold: 1_000)
@@ -57,7 +57,7 @@ struct FlatIndexTests {
         }
     }
 
-    @Test("threshold drops weaker hits and the filter restricts before top-k", arguments: FlatIndex.Encoding.allCases)
+    @Test("threshold drops weaker hits and the filter restricts before top-k", arguments: [FlatIndex.Encoding.float32, .int8Rerank])
     func thresholdAndFilter(encoding: FlatIndex.Encoding) throws {
         let (gallery, probes) = clusteredData(identities: 800, probeCount: 12, seed: 41)
         let index = try FlatIndex(encoding: encoding)

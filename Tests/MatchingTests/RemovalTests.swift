@@ -5,12 +5,13 @@ import Testing
 
 /// Every index kind, built empty, for tests that must hold for all of them.
 enum IndexKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    case flatFloat32, flatInt8, hnsw
+    case flatFloat32, flatInt8, flatInt8Codes, hnsw
 
     func make() throws -> any TemplateIndex {
         switch self {
         case .flatFloat32: try FlatIndex(dimension: 128, encoding: .float32, parallelThreshold: 1_000)
         case .flatInt8: try FlatIndex(dimension: 128, encoding: .int8Rerank, parallelThreshold: 1_000)
+        case .flatInt8Codes: try FlatIndex(dimension: 128, encoding: .int8, parallelThreshold: 1_000)
         case .hnsw: try HNSWIndex(configuration: HNSWConfiguration(neighbours: 12, constructionBreadth: 40, searchBreadth: 80))
         }
     }
