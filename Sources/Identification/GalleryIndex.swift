@@ -27,6 +27,7 @@ final class GalleryIndex: Sendable {
     // The gallery's settings change (threshold) while searches run, so they sit behind a lock.
     private let settings: Mutex<GalleryRecord>
     private let sync: Mutex<Sync>
+    private let saved = Mutex<Int64?>(nil)
     // Erased templates stay in the index as removed rows until compacted; a snapshot must not carry them.
     private let hasRemovedRows: Mutex<Bool>
 
@@ -59,6 +60,12 @@ final class GalleryIndex: Sendable {
     /// Sets the store revision the index reflects (after a load or rebuild), or nil for unknown.
     func setRevision(_ revision: Int64?) {
         sync.withLock { $0 = Sync(revision: revision ?? 0, isTrusted: revision != nil) }
+    }
+
+    /// The revision of the snapshot last loaded or written for this index, if any.
+    var savedRevision: Int64? {
+        get { saved.withLock { $0 } }
+        set { saved.withLock { $0 = newValue } }
     }
 
     /// Counts one committed change made through the service and applied to the index.

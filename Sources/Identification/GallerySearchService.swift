@@ -94,6 +94,7 @@ public final class GallerySearchService: Sendable {
             switch folder.load(gallery, storeRevision: revision) {
             case let .loaded(index):
                 index.setRevision(revision)
+                index.savedRevision = revision
                 return (index, .snapshot, nil)
             case let .unavailable(why):
                 reason = why
@@ -113,6 +114,7 @@ public final class GallerySearchService: Sendable {
         }
         do {
             try folder.write(index, revision: revision)
+            index.savedRevision = revision
             return (index, .rebuilt(reason), nil)
         } catch {
             folder.remove(gallery.id)
@@ -160,6 +162,10 @@ public final class GallerySearchService: Sendable {
             folder.remove(id)
             return .skipped("the store is at revision \(current), the index at \(expected) (changed by another writer)")
         }
+        // Loaded or written at this revision and still on disk: rewriting it would copy the same bytes.
+        if index.savedRevision == current, FileManager.default.fileExists(atPath: folder.manifestFile(of: id).path) {
+            return .upToDate(revision: current)
+        }
         do { try folder.write(index, revision: current) } catch {
             folder.remove(id)
             return .failed(error.description)
@@ -169,6 +175,7 @@ public final class GallerySearchService: Sendable {
             folder.remove(id)
             return .skipped("a change started while the snapshot was written")
         }
+        index.savedRevision = current
         return .written(revision: current)
     }
 

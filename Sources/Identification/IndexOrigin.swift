@@ -56,6 +56,9 @@ public struct IndexLoadReport: Sendable, Equatable {
 public enum SnapshotOutcome: Sendable, Equatable, CustomStringConvertible {
     /// The snapshot was written for this store revision.
     case written(revision: Int64)
+    /// The snapshot on disk already holds this revision (the gallery did not change since it
+    /// was loaded or written), so nothing was written.
+    case upToDate(revision: Int64)
     /// No snapshot was written (and any old one was removed), because the index could not be
     /// shown to match the store: the reason says why.
     case skipped(String)
@@ -65,6 +68,7 @@ public enum SnapshotOutcome: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .written(revision): "written at revision \(revision)"
+        case let .upToDate(revision): "up to date at revision \(revision)"
         case let .skipped(reason): "skipped: \(reason)"
         case let .failed(reason): "failed: \(reason)"
         }
