@@ -8,7 +8,9 @@ import PostgresNIO
 /// ServiceLifecycle service); ``open(client:additionalMigrations:logger:)`` applies the schema
 /// migrations, and ``withStore(configuration:additionalMigrations:logger:_:)`` does both for a
 /// scoped use. Writes run in READ COMMITTED transactions that lock the rows they depend on;
-/// reads run in REPEATABLE READ, READ ONLY transactions so they see one snapshot.
+/// reads run in REPEATABLE READ, READ ONLY transactions so they see one snapshot. A change to a
+/// gallery's subjects or templates updates the gallery's revision first, so such changes to one
+/// gallery commit one after another, and every writer locks the gallery row before a subject row.
 public final class PostgresGalleryStore: GalleryStore {
     let client: PostgresClient
     let logger: Logger
