@@ -76,6 +76,14 @@ public protocol GalleryStore: Sendable {
     /// How many subjects and templates a gallery holds.
     func counts(in gallery: GalleryRecord.ID) async throws(GalleryError) -> GalleryCounts
 
+    /// The gallery's revision: 0 when created, and exactly one more after each committed call
+    /// that changes its subjects or templates (``enrol(_:in:companion:)``,
+    /// ``enrolAll(_:in:companion:)``, ``addTemplates(_:to:companion:)``,
+    /// ``deleteSubject(_:companion:)``), counted in that call's own transaction. Two reads that
+    /// return the same revision saw the same subjects and templates, which is how a saved index
+    /// is known to be fresh.
+    func revision(of gallery: GalleryRecord.ID) async throws(GalleryError) -> Int64
+
     // MARK: Companion records
 
     /// Appends companion records on their own (for example the audit row of a search, or a key

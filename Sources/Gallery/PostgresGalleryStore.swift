@@ -8,7 +8,9 @@ import PostgresNIO
 /// ServiceLifecycle service); ``open(client:additionalMigrations:logger:)`` applies the schema
 /// migrations, and ``withStore(configuration:additionalMigrations:logger:_:)`` does both for a
 /// scoped use. Writes run in READ COMMITTED transactions that lock the rows they depend on;
-/// reads run in REPEATABLE READ, READ ONLY transactions so they see one snapshot.
+/// reads run in REPEATABLE READ, READ ONLY transactions so they see one snapshot. A change to a
+/// gallery's subjects or templates updates the gallery's revision first, so such changes to one
+/// gallery commit one after another, and every writer locks the gallery row before a subject row.
 public final class PostgresGalleryStore: GalleryStore {
     let client: PostgresClient
     let logger: Logger
@@ -234,8 +236,11 @@ public final class PostgresGalleryStore: GalleryStore {
         let encoded = try subjects.map { subject throws(GalleryError) in try StorageEncoding.json(subject.attributes) }
         let now = StorageEncoding.milliseconds(Date())
         return try await write(subjects.count == 1 ? "enrolling a subject" : "enrolling \(subjects.count) subjects") { connection, logger in
-            // FOR SHARE keeps the gallery from being deleted under the enrolment.
-            let galleryRecord = try await Self.requireGallery(connection, logger, gallery, lock: "FOR SHARE")
+            // Counting the change locks the gallery row until commit, which keeps the gallery from
+            // being deleted under the enrolment (FOR SHARE does that when nothing is enrolled).
+            if !subjects.isEmpty { try await Self.bumpRevision(of: gallery, connection, logger) }
+            let galleryRecord = try await Self.requireGallery(
+                connection, logger, gallery, lock: subjects.isEmpty ? "FOR SHARE" : "")
             var enrolled: [EnrolledSubject] = []
             enrolled.reserveCapacity(subjects.count)
             for (subject, attributes) in zip(subjects, encoded) {
@@ -286,7 +291,9 @@ public final class PostgresGalleryStore: GalleryStore {
         if let companion { try SQLIdentifier.validate(companion) }
         let now = StorageEncoding.milliseconds(Date())
         return try await write("adding templates") { connection, logger in
-            // Locking the subject first orders this against a concurrent erasure of it.
+            // The gallery row first, then the subject (the order every writer takes them in, so
+            // none deadlock); locking the subject orders this against a concurrent erasure of it.
+            try await Self.bumpRevision(of: Self.galleryID(of: subject, connection, logger), connection, logger)
             var record = try await Self.requireSubject(connection, logger, subject, lock: "FOR UPDATE")
             let gallery = try await Self.requireGallery(connection, logger, record.galleryID)
             try InputValidation.checkModels(of: templates, against: gallery)
@@ -356,6 +363,8 @@ public final class PostgresGalleryStore: GalleryStore {
     public func deleteSubject(_ id: SubjectRecord.ID, companion: CompanionRecord?) async throws(GalleryError) -> SubjectErasure {
         if let companion { try SQLIdentifier.validate(companion) }
         return try await write("deleting a subject") { connection, logger in
+            // The gallery row first, then the subject: the order every writer takes them in.
+            try await Self.bumpRevision(of: Self.galleryID(of: id, connection, logger), connection, logger)
             let subject = try await Self.requireSubject(connection, logger, id, lock: "FOR UPDATE")
             var templateIDs: [TemplateRecord.ID] = []
             for try await templateID in try await connection.query(
@@ -413,6 +422,17 @@ public final class PostgresGalleryStore: GalleryStore {
         try await read("counting") { connection, logger in
             _ = try await Self.requireGallery(connection, logger, gallery)
             return try await Self.counts(connection, logger, gallery)
+        }
+    }
+
+    public func revision(of gallery: GalleryRecord.ID) async throws(GalleryError) -> Int64 {
+        try await read("reading a gallery revision") { connection, logger in
+            var query = PostgresQuery(unsafeSQL: "SELECT revision FROM galleries WHERE id = $1")
+            query.binds.append(gallery.rawValue)
+            guard let revision = try await connection.query(query, logger: logger).collect().first else {
+                throw GalleryError.unknownGallery(gallery)
+            }
+            return try revision.decode(Int64.self)
         }
     }
 
@@ -502,6 +522,26 @@ public final class PostgresGalleryStore: GalleryStore {
             throw GalleryError.unknownGallery(id)
         }
         return try galleryRecord(row)
+    }
+
+    /// Counts a change to the gallery's subjects or templates, inside the change's transaction;
+    /// the update holds the gallery row until commit.
+    private static func bumpRevision(
+        of gallery: GalleryRecord.ID, _ connection: PostgresConnection, _ logger: Logger
+    ) async throws {
+        try await connection.query(
+            "UPDATE galleries SET revision = revision + 1 WHERE id = \(gallery.rawValue)", logger: logger)
+    }
+
+    /// The gallery a subject belongs to (it never changes), read without a lock.
+    private static func galleryID(
+        of subject: SubjectRecord.ID, _ connection: PostgresConnection, _ logger: Logger
+    ) async throws -> GalleryRecord.ID {
+        let rows = try await connection.query(
+            "SELECT gallery_id FROM subjects WHERE id = \(subject.rawValue)", logger: logger
+        ).collect()
+        guard let row = rows.first else { throw GalleryError.unknownSubject(subject) }
+        return GalleryRecord.ID(try row.decode(Int64.self))
     }
 
     private static func requireSubject(

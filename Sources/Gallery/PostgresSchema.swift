@@ -1,7 +1,7 @@
 /// The PostgreSQL schema, as versioned migrations recorded in `schema_migrations`. A shipped
 /// migration is never edited: later changes are new migrations appended to ``migrations``.
 enum PostgresSchema {
-    static let migrations: [SchemaMigration] = [version1]
+    static let migrations: [SchemaMigration] = [version1, version2]
 
     /// The same tables as ``SQLiteSchema/version1``: times in integer milliseconds since 1970
     /// UTC, vectors as 512-byte bytea of little-endian Float32, attributes and quality as JSON text.
@@ -52,6 +52,12 @@ enum PostgresSchema {
             "CREATE INDEX templates_subject ON templates (subject_id)",
             "CREATE INDEX templates_gallery ON templates (gallery_id, id)",
         ])
+
+    /// The revision of ``SQLiteSchema/version2``: one more with every committed change to a
+    /// gallery's subjects or templates.
+    static let version2 = SchemaMigration(
+        identifier: "gallery.v2-gallery-revision",
+        statements: ["ALTER TABLE galleries ADD COLUMN revision bigint NOT NULL DEFAULT 0 CHECK (revision >= 0)"])
 
     static let galleryColumns = SQLiteSchema.galleryColumns
     static let subjectColumns = SQLiteSchema.subjectColumns

@@ -48,6 +48,13 @@ public final class SQLiteGalleryStore: GalleryStore {
         installation.dataDirectory.appending(path: "biomatch.sqlite")
     }
 
+    /// Where the galleries' index snapshots of this database live: `<database file>.indexes/`,
+    /// beside the file, so they move and are removed with it.
+    public var indexSnapshotDirectory: URL {
+        location.deletingLastPathComponent().appending(
+            path: location.lastPathComponent + ".indexes", directoryHint: .isDirectory)
+    }
+
     /// Copies the write-ahead log into the database file and truncates the log to zero bytes.
     ///
     /// Run it after erasures (the retention sweeper does): `secure_delete` zeroes erased rows in
@@ -223,6 +230,7 @@ public final class SQLiteGalleryStore: GalleryStore {
         let now = StorageEncoding.milliseconds(Date())
         return try await write(subjects.count == 1 ? "enrolling a subject" : "enrolling \(subjects.count) subjects") { db in
             let galleryRecord = try Self.requireGallery(db, gallery)
+            if !subjects.isEmpty { try Self.bumpRevision(of: gallery, db) }
             var enrolled: [EnrolledSubject] = []
             enrolled.reserveCapacity(subjects.count)
             for (subject, attributes) in zip(subjects, encoded) {
@@ -265,6 +273,7 @@ public final class SQLiteGalleryStore: GalleryStore {
             var record = try Self.requireSubject(db, subject)
             let gallery = try Self.requireGallery(db, record.galleryID)
             try InputValidation.checkModels(of: templates, against: gallery)
+            try Self.bumpRevision(of: gallery.id, db)
             let stored = try Self.insert(templates, for: record, enrolledAt: now, db)
             try db.execute(
                 sql: "UPDATE subjects SET updated_at_ms = ? WHERE id = ?", arguments: [now, subject.rawValue])
@@ -324,6 +333,7 @@ public final class SQLiteGalleryStore: GalleryStore {
             let templateIDs = try Int64.fetchAll(
                 db, sql: "SELECT id FROM templates WHERE subject_id = ? ORDER BY id", arguments: [id.rawValue]
             ).map(TemplateRecord.ID.init(rawValue:))
+            try Self.bumpRevision(of: subject.galleryID, db)
             // The foreign key cascades to the templates.
             try db.execute(sql: "DELETE FROM subjects WHERE id = ?", arguments: [id.rawValue])
             let erasure = SubjectErasure(subject: subject, templateIDs: templateIDs)
@@ -368,6 +378,15 @@ public final class SQLiteGalleryStore: GalleryStore {
         try await read("counting") { db in
             _ = try Self.requireGallery(db, gallery)
             return try Self.counts(db, gallery)
+        }
+    }
+
+    public func revision(of gallery: GalleryRecord.ID) async throws(GalleryError) -> Int64 {
+        try await read("reading a gallery revision") { db in
+            guard let revision = try Int64.fetchOne(
+                db, sql: "SELECT revision FROM galleries WHERE id = ?", arguments: [gallery.rawValue])
+            else { throw GalleryError.unknownGallery(gallery) }
+            return revision
         }
     }
 
@@ -432,6 +451,11 @@ public final class SQLiteGalleryStore: GalleryStore {
             db, sql: "SELECT \(SQLiteSchema.galleryColumns) FROM galleries WHERE id = ?", arguments: [id.rawValue])
         guard let row else { throw GalleryError.unknownGallery(id) }
         return try galleryRecord(row)
+    }
+
+    /// Counts a change to the gallery's subjects or templates, inside the change's transaction.
+    private static func bumpRevision(of gallery: GalleryRecord.ID, _ db: Database) throws {
+        try db.execute(sql: SQLiteSchema.bumpRevision, arguments: [gallery.rawValue])
     }
 
     private static func requireSubject(_ db: Database, _ id: SubjectRecord.ID) throws -> SubjectRecord {

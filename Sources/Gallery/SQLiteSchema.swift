@@ -1,7 +1,7 @@
 /// The SQLite schema, as versioned migrations. A shipped migration is never edited: later
 /// changes are new migrations appended to ``migrations``.
 enum SQLiteSchema {
-    static let migrations: [SchemaMigration] = [version1]
+    static let migrations: [SchemaMigration] = [version1, version2]
 
     /// Galleries, subjects and templates. Times are integer milliseconds since 1970 UTC;
     /// vectors are 128 little-endian Float32 values; attributes and quality are JSON text.
@@ -54,6 +54,16 @@ enum SQLiteSchema {
             "CREATE INDEX templates_subject ON templates (subject_id)",
             "CREATE INDEX templates_gallery ON templates (gallery_id, id)",
         ])
+
+    /// A per-gallery revision: the store adds one to it in the same transaction as every change
+    /// to the gallery's subjects or templates, so a saved index that records the revision it
+    /// reflects can be checked for freshness without reading the gallery.
+    static let version2 = SchemaMigration(
+        identifier: "gallery.v2-gallery-revision",
+        statements: ["ALTER TABLE galleries ADD COLUMN revision INTEGER NOT NULL DEFAULT 0 CHECK (revision >= 0)"])
+
+    /// Argument: the gallery identifier.
+    static let bumpRevision = "UPDATE galleries SET revision = revision + 1 WHERE id = ?"
 
     static let galleryColumns =
         "id, name, description, purpose, retention_days, operating_threshold, model_identifier, created_at_ms"

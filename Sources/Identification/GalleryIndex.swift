@@ -9,10 +9,27 @@ final class GalleryIndex: Sendable {
         var attributes: [String: String]
     }
 
+    /// How a gallery's templates are held in memory (a loaded snapshot must match it).
+    static let encoding = FlatIndex.Encoding.int8Rerank
+
+    /// Which store revision of the gallery the index reflects, as far as the service knows.
+    struct Sync {
+        /// The store's revision the index matches, counting the changes made through the service.
+        var revision: Int64
+        /// False once the index may differ from the store at that revision (a change whose
+        /// outcome is unknown, or a rebuild that raced another writer): no snapshot is then
+        /// written until the next open.
+        var isTrusted: Bool
+    }
+
     let templates: FlatIndex
     private let subjects: Mutex<[OwnerID: Subject]>
     // The gallery's settings change (threshold) while searches run, so they sit behind a lock.
     private let settings: Mutex<GalleryRecord>
+    private let sync: Mutex<Sync>
+    private let saved = Mutex<Int64?>(nil)
+    // Erased templates stay in the index as removed rows until compacted; a snapshot must not carry them.
+    private let hasRemovedRows: Mutex<Bool>
 
     /// The gallery as last stored.
     var record: GalleryRecord {
@@ -20,10 +37,47 @@ final class GalleryIndex: Sendable {
         set { settings.withLock { $0 = newValue } }
     }
 
-    init(record: GalleryRecord, subjects: [OwnerID: Subject] = [:]) throws(IdentificationError) {
+    convenience init(record: GalleryRecord, subjects: [OwnerID: Subject] = [:], revision: Int64 = 0) throws(IdentificationError) {
+        let templates: FlatIndex
+        do { templates = try FlatIndex(dimension: TemplateFormat.dimension, encoding: Self.encoding) } catch { throw .index(error) }
+        try self.init(record: record, templates: templates, subjects: subjects, revision: revision)
+    }
+
+    /// An index over templates already loaded (from a snapshot).
+    init(record: GalleryRecord, templates: FlatIndex, subjects: [OwnerID: Subject], revision: Int64 = 0) throws(IdentificationError) {
         self.settings = Mutex(record)
-        do { templates = try FlatIndex(dimension: TemplateFormat.dimension) } catch { throw .index(error) }
+        self.templates = templates
         self.subjects = Mutex(subjects)
+        self.sync = Mutex(Sync(revision: revision, isTrusted: true))
+        self.hasRemovedRows = Mutex(false)
+    }
+
+    /// The store revision the index reflects, or nil when that is not known.
+    var trustedRevision: Int64? {
+        sync.withLock { $0.isTrusted ? $0.revision : nil }
+    }
+
+    /// Sets the store revision the index reflects (after a load or rebuild), or nil for unknown.
+    func setRevision(_ revision: Int64?) {
+        sync.withLock { $0 = Sync(revision: revision ?? 0, isTrusted: revision != nil) }
+    }
+
+    /// The revision of the snapshot last loaded or written for this index, if any.
+    var savedRevision: Int64? {
+        get { saved.withLock { $0 } }
+        set { saved.withLock { $0 = newValue } }
+    }
+
+    /// Counts one committed change made through the service and applied to the index.
+    func recordChange() { sync.withLock { $0.revision += 1 } }
+
+    /// Marks the index as possibly out of step with the store until the next open.
+    func distrust() { sync.withLock { $0.isTrusted = false } }
+
+    /// Compacts the templates if any were removed since the last compaction.
+    func compactIfNeeded() {
+        guard hasRemovedRows.withLock({ flag in defer { flag = false }; return flag }) else { return }
+        templates.compact()
     }
 
     /// Reads every subject and template of `record` from the store into a new index.
@@ -75,6 +129,7 @@ final class GalleryIndex: Sendable {
     }
 
     func remove(_ erasure: SubjectErasure) {
+        hasRemovedRows.withLock { $0 = true }
         templates.remove(erasure.templateIDs.map(Self.templateID))
         subjects.withLock { _ = $0.removeValue(forKey: Self.owner(erasure.subject.id)) }
     }

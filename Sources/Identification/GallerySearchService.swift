@@ -6,35 +6,203 @@ import Matching
 import Synchronization
 
 /// Enrolment, search, verification and deletion over a ``GalleryStore``, with one in-memory
-/// index per gallery rebuilt from the store when the service opens.
+/// index per gallery, loaded from its snapshot when the service opens (if one reflects the
+/// store's current state of the gallery) or rebuilt from the store.
 ///
 /// The store is the truth: enrolment commits to the store first and then adds to the index;
 /// deletion erases from the store first and then removes from the index, so a deleted subject
 /// is never returned by a search that starts after ``deleteSubject(gallery:reference:)`` returns.
 /// Index updates never wait for searches.
+///
+/// Snapshots: each gallery's store revision changes with every committed change to its subjects
+/// and templates. The service counts the changes it makes itself, so it knows when its index
+/// still matches the store's current revision; only then does ``writeSnapshots()`` save it. A
+/// snapshot is loaded only when it records the store's current revision, so a change made by
+/// anyone else (another process, a crash after a commit) makes it stale and it is rebuilt.
+/// Erasing a subject removes the gallery's snapshot at once, so erased templates do not stay on
+/// disk until the next write.
 public final class GallerySearchService: Sendable {
     /// The durable store.
     public let store: any GalleryStore
     /// The engine that turns images into templates.
     public let engine: FaceEngine
+    /// How each gallery's index was obtained when the service opened, in gallery order.
+    public let indexReports: [IndexLoadReport]
 
     private let indexes: Mutex<[String: GalleryIndex]>
+    private let snapshots: GallerySnapshotFolder?
+    private let activity = Mutex(Activity())
 
-    private init(store: any GalleryStore, engine: FaceEngine, indexes: [String: GalleryIndex]) {
+    /// Changes in flight through the service, so a snapshot is written only when none is.
+    private struct Activity {
+        var started = 0
+        var finished = 0
+        /// A store call failed in a way that leaves unknown whether it committed, in a gallery
+        /// not known (erasure by identifier): no gallery is trusted until the next open.
+        var isUncertain = false
+    }
+
+    private init(
+        store: any GalleryStore, engine: FaceEngine, indexes: [String: GalleryIndex],
+        snapshots: GallerySnapshotFolder?, reports: [IndexLoadReport]
+    ) {
         self.store = store
         self.engine = engine
         self.indexes = Mutex(indexes)
+        self.snapshots = snapshots
+        self.indexReports = reports
     }
 
-    /// Opens the service over `store`, rebuilding every gallery's index from the stored templates.
-    public static func open(store: any GalleryStore, engine: FaceEngine) async throws(IdentificationError) -> GallerySearchService {
+    /// Opens the service over `store`. Each gallery's index is loaded from its snapshot in
+    /// `snapshotDirectory` when that reflects exactly the store's current state of the gallery;
+    /// otherwise (no snapshot folder, no snapshot, stale, damaged, another format) it is rebuilt
+    /// from the stored templates and, with a folder, a fresh snapshot is written. An unusable
+    /// snapshot is never an error, only a rebuild, reported in ``indexReports``.
+    public static func open(
+        store: any GalleryStore, engine: FaceEngine, snapshotDirectory: URL? = nil
+    ) async throws(IdentificationError) -> GallerySearchService {
+        let folder = snapshotDirectory.map(GallerySnapshotFolder.init(directory:))
         var indexes: [String: GalleryIndex] = [:]
+        var reports: [IndexLoadReport] = []
         let galleries: [GalleryRecord]
         do { galleries = try await store.galleries() } catch { throw .store(error) }
+        folder?.removeSnapshots(notIn: Set(galleries.map(\.id)))
         for gallery in galleries {
-            indexes[gallery.name] = try await GalleryIndex.rebuild(gallery, from: store)
+            let clock = ContinuousClock()
+            let start = clock.now
+            let (index, origin, problem) = try await openIndex(gallery, store: store, folder: folder)
+            let elapsed = clock.now - start
+            indexes[gallery.name] = index
+            reports.append(
+                IndexLoadReport(
+                    gallery: gallery.name, templates: index.templates.count, origin: origin,
+                    milliseconds: Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15,
+                    snapshotProblem: problem))
         }
-        return GallerySearchService(store: store, engine: engine, indexes: indexes)
+        return GallerySearchService(store: store, engine: engine, indexes: indexes, snapshots: folder, reports: reports)
+    }
+
+    /// One gallery's index, from its snapshot or the store, with how it was obtained and, after
+    /// a rebuild, why no fresh snapshot was written.
+    private static func openIndex(
+        _ gallery: GalleryRecord, store: any GalleryStore, folder: GallerySnapshotFolder?
+    ) async throws(IdentificationError) -> (GalleryIndex, IndexOrigin, String?) {
+        let revision: Int64
+        do { revision = try await store.revision(of: gallery.id) } catch { throw .store(error) }
+        let reason: RebuildReason
+        if let folder {
+            switch folder.load(gallery, storeRevision: revision) {
+            case let .loaded(index):
+                index.setRevision(revision)
+                index.savedRevision = revision
+                return (index, .snapshot, nil)
+            case let .unavailable(why):
+                reason = why
+            }
+        } else {
+            reason = .snapshotsDisabled
+        }
+        let index = try await GalleryIndex.rebuild(gallery, from: store)
+        let after: Int64
+        do { after = try await store.revision(of: gallery.id) } catch { throw .store(error) }
+        // A change committed during the walk may be half in the index: trust it only if none was.
+        index.setRevision(after == revision ? revision : nil)
+        guard let folder else { return (index, .rebuilt(reason), nil) }
+        guard after == revision else {
+            folder.remove(gallery.id)
+            return (index, .rebuilt(reason), "the gallery changed during the rebuild")
+        }
+        do {
+            try folder.write(index, revision: revision)
+            index.savedRevision = revision
+            return (index, .rebuilt(reason), nil)
+        } catch {
+            folder.remove(gallery.id)
+            return (index, .rebuilt(reason), error.description)
+        }
+    }
+
+    // MARK: Snapshots
+
+    /// Saves the snapshot of every gallery whose index matches the store's current revision
+    /// (call it on graceful shutdown, when no change is in flight). A gallery whose index cannot
+    /// be shown to match (a change in flight or of unknown outcome, a change by another writer)
+    /// is skipped and its old snapshot removed. Nothing is written without a snapshot folder.
+    @discardableResult
+    public func writeSnapshots() async -> [String: SnapshotOutcome] {
+        guard let snapshots else { return [:] }
+        var outcomes: [String: SnapshotOutcome] = [:]
+        for (name, index) in indexes.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
+            outcomes[name] = await writeSnapshot(index, to: snapshots)
+        }
+        return outcomes
+    }
+
+    private func writeSnapshot(_ index: GalleryIndex, to folder: GallerySnapshotFolder) async -> SnapshotOutcome {
+        let id = index.record.id
+        let before = activity.withLock { $0 }
+        guard !before.isUncertain else {
+            folder.remove(id)
+            return .skipped("a change of unknown outcome was made since the service opened")
+        }
+        guard before.started == before.finished else {
+            folder.remove(id)
+            return .skipped("changes are in flight")
+        }
+        guard let expected = index.trustedRevision else {
+            folder.remove(id)
+            return .skipped("the index may differ from the store")
+        }
+        let current: Int64
+        do { current = try await store.revision(of: id) } catch {
+            folder.remove(id)
+            return .failed(error.description)
+        }
+        guard current == expected else {
+            folder.remove(id)
+            return .skipped("the store is at revision \(current), the index at \(expected) (changed by another writer)")
+        }
+        // Loaded or written at this revision and still on disk: rewriting it would copy the same bytes.
+        if index.savedRevision == current, FileManager.default.fileExists(atPath: folder.manifestFile(of: id).path) {
+            return .upToDate(revision: current)
+        }
+        do { try folder.write(index, revision: current) } catch {
+            folder.remove(id)
+            return .failed(error.description)
+        }
+        // A change that started while the files were written may be half in them.
+        guard activity.withLock({ $0.started }) == before.started else {
+            folder.remove(id)
+            return .skipped("a change started while the snapshot was written")
+        }
+        index.savedRevision = current
+        return .written(revision: current)
+    }
+
+    /// Runs a change to subjects or templates, counted so snapshots are not written while it runs.
+    private func tracked<T>(_ body: () async throws(IdentificationError) -> T) async throws(IdentificationError) -> T {
+        activity.withLock { $0.started += 1 }
+        defer { activity.withLock { $0.finished += 1 } }
+        return try await body()
+    }
+
+    /// After a store call failed: a storage failure may have committed anyway, so the index
+    /// (of `index`, or of every gallery when it is not known) is no longer trusted to match.
+    private func noteFailure(_ error: GalleryError, index: GalleryIndex?) {
+        guard case .storageFailure = error else { return }
+        if let index { index.distrust() } else { activity.withLock { $0.isUncertain = true } }
+    }
+
+    /// Applies a committed change to the index and counts it; an index failure leaves the index
+    /// behind the store, so it is no longer trusted.
+    private func apply(to index: GalleryIndex, _ change: () throws(IdentificationError) -> Void) throws(IdentificationError) {
+        do {
+            try change()
+            index.recordChange()
+        } catch {
+            index.distrust()
+            throw error
+        }
     }
 
     // MARK: Galleries
@@ -94,6 +262,7 @@ public final class GallerySearchService: Sendable {
         let erasure: GalleryErasure
         do { erasure = try await store.deleteGallery(index.record.id, companion: companion) } catch { throw .store(error) }
         indexes.withLock { _ = $0.removeValue(forKey: name) }
+        snapshots?.remove(index.record.id)
         return erasure
     }
 
@@ -165,15 +334,18 @@ public final class GallerySearchService: Sendable {
         let subject = NewSubject(
             externalReference: reference, attributes: attributes, retainUntil: retainUntil,
             templates: Self.newTemplates(samples))
-        let enrolled: EnrolledSubject
-        do {
-            enrolled = try await store.enrol(subject, in: index.record.id, companion: companion)
-        } catch {
-            if case let .duplicateExternalReference(reference, _) = error { throw .refused(.duplicateReference(reference)) }
-            throw .store(error)
+        return try await tracked { () async throws(IdentificationError) -> EnrolledSubject in
+            let enrolled: EnrolledSubject
+            do throws(GalleryError) {
+                enrolled = try await store.enrol(subject, in: index.record.id, companion: companion)
+            } catch {
+                noteFailure(error, index: index)
+                if case let .duplicateExternalReference(reference, _) = error { throw .refused(.duplicateReference(reference)) }
+                throw .store(error)
+            }
+            try apply(to: index) { () throws(IdentificationError) in try index.add(enrolled) }
+            return enrolled
         }
-        try index.add(enrolled)
-        return enrolled
     }
 
     /// Enrols subjects whose templates are already computed (an import, or a synthetic gallery
@@ -184,15 +356,20 @@ public final class GallerySearchService: Sendable {
     ) async throws(IdentificationError) -> [EnrolledSubject] {
         let index = try index(of: gallery)
         guard !subjects.isEmpty else { return [] }
-        let enrolled: [EnrolledSubject]
-        do {
-            enrolled = try await store.enrolAll(subjects, in: index.record.id, companion: companion)
-        } catch {
-            if case let .duplicateExternalReference(reference, _) = error { throw .refused(.duplicateReference(reference)) }
-            throw .store(error)
+        return try await tracked { () async throws(IdentificationError) -> [EnrolledSubject] in
+            let enrolled: [EnrolledSubject]
+            do throws(GalleryError) {
+                enrolled = try await store.enrolAll(subjects, in: index.record.id, companion: companion)
+            } catch {
+                noteFailure(error, index: index)
+                if case let .duplicateExternalReference(reference, _) = error { throw .refused(.duplicateReference(reference)) }
+                throw .store(error)
+            }
+            try apply(to: index) { () throws(IdentificationError) in
+                for subject in enrolled { try index.add(subject) }
+            }
+            return enrolled
         }
-        for subject in enrolled { try index.add(subject) }
-        return enrolled
     }
 
     /// Adds templates from examined samples to an enrolled subject, all or nothing.
@@ -202,16 +379,19 @@ public final class GallerySearchService: Sendable {
     ) async throws(IdentificationError) -> [TemplateRecord] {
         let index = try index(of: gallery)
         guard !samples.isEmpty else { throw .refused(.noImages) }
-        let added: [TemplateRecord]
-        let subjectID: SubjectRecord.ID
-        do {
-            subjectID = try await store.subject(reference: reference, in: index.record.id).subject.id
-            added = try await store.addTemplates(Self.newTemplates(samples), to: subjectID, companion: companion)
-        } catch {
-            throw .store(error)
+        return try await tracked { () async throws(IdentificationError) -> [TemplateRecord] in
+            let added: [TemplateRecord]
+            let subjectID: SubjectRecord.ID
+            do throws(GalleryError) {
+                subjectID = try await store.subject(reference: reference, in: index.record.id).subject.id
+                added = try await store.addTemplates(Self.newTemplates(samples), to: subjectID, companion: companion)
+            } catch {
+                noteFailure(error, index: index)
+                throw .store(error)
+            }
+            try apply(to: index) { () throws(IdentificationError) in try index.add(added, to: subjectID) }
+            return added
         }
-        try index.add(added, to: subjectID)
-        return added
     }
 
     private static func newTemplates(_ samples: [EnrolmentSample]) -> [NewTemplate] {
@@ -333,14 +513,23 @@ public final class GallerySearchService: Sendable {
     }
 
     /// Erases a subject by identifier (the retention sweeper's way in), then removes it from
-    /// its gallery's index.
+    /// its gallery's index and removes the gallery's snapshot, which still holds its templates.
     @discardableResult
     public func deleteSubject(_ id: SubjectRecord.ID, companion: CompanionRecord? = nil) async throws(IdentificationError) -> SubjectErasure {
-        let erasure: SubjectErasure
-        do { erasure = try await store.deleteSubject(id, companion: companion) } catch { throw .store(error) }
-        let index = indexes.withLock { $0.values.first { $0.record.id == erasure.subject.galleryID } }
-        index?.remove(erasure)
-        return erasure
+        try await tracked { () async throws(IdentificationError) -> SubjectErasure in
+            let erasure: SubjectErasure
+            do throws(GalleryError) { erasure = try await store.deleteSubject(id, companion: companion) } catch {
+                noteFailure(error, index: nil)
+                throw .store(error)
+            }
+            let index = indexes.withLock { $0.values.first { $0.record.id == erasure.subject.galleryID } }
+            if let index {
+                index.remove(erasure)
+                index.recordChange()
+            }
+            snapshots?.remove(erasure.subject.galleryID)
+            return erasure
+        }
     }
 
     private func index(of gallery: String) throws(IdentificationError) -> GalleryIndex {

@@ -52,13 +52,15 @@ public final class MatcherOperations: Sendable {
         GovernanceSchema.migrations(for: dialect) + ReviewSchema.migrations(for: dialect)
     }
 
-    /// Opens the operations over a store opened with ``migrations(for:)``, rebuilding every
-    /// gallery's index. The engine must keep aligned crops (reviewers are shown them); the
+    /// Opens the operations over a store opened with ``migrations(for:)``, loading every
+    /// gallery's index from its snapshot in `snapshotDirectory` when that is fresh and rebuilding
+    /// it otherwise (always, when nil; see ``GallerySearchService/open(store:engine:snapshotDirectory:)``).
+    /// The engine must keep aligned crops (reviewers are shown them); the
     /// vault seals them (``CropVault/fromEnvironment(_:installation:)`` when nil); the review
     /// policy says which galleries need review (``ReviewPolicy/fromEnvironment(_:)`` when nil).
     public static func open(
         store: any GalleryStore, engine: FaceEngine, purposes: PurposePolicy = .fromEnvironment(),
-        reviewPolicy: ReviewPolicy? = nil, cropVault: CropVault? = nil,
+        reviewPolicy: ReviewPolicy? = nil, cropVault: CropVault? = nil, snapshotDirectory: URL? = nil,
         analysisObserver: (@Sendable (StageTimings) -> Void)? = nil
     ) async throws(OperationError) -> MatcherOperations {
         guard engine.configuration.keepsAlignedCrops else {
@@ -77,7 +79,10 @@ public final class MatcherOperations: Sendable {
             do { policy = try ReviewPolicy.fromEnvironment() } catch { throw .review(error) }
         }
         let identification: GallerySearchService
-        do { identification = try await GallerySearchService.open(store: store, engine: engine) } catch {
+        do {
+            identification = try await GallerySearchService.open(
+                store: store, engine: engine, snapshotDirectory: snapshotDirectory)
+        } catch {
             throw .identification(error)
         }
         return MatcherOperations(

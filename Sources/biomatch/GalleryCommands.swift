@@ -9,9 +9,12 @@ import Operations
 
 /// The governed operations over the local store, for commands that analyse images.
 extension GovernanceDatabaseOptions {
-    /// Opens the store with the governance tables and the operations over it, rebuilding indexes.
+    /// Opens the store with the governance tables and the operations over it, loading each
+    /// gallery's index from its snapshot beside the database when fresh (rebuilding otherwise).
     func openOperations(engine: FaceEngine) async throws -> MatcherOperations {
-        try await MatcherOperations.open(store: try openStore(), engine: engine)
+        let store = try openStore()
+        return try await MatcherOperations.open(
+            store: store, engine: engine, snapshotDirectory: store.indexSnapshotDirectory)
     }
 }
 
@@ -206,6 +209,7 @@ struct SubjectCommand: AsyncParsableCommand {
                 gallery: gallery, reference: reference, images: try images.map(readImageFile),
                 by: GovernanceDatabaseOptions.caller)
             print("added \(added.count) template(s) to '\(reference)'")
+            await operations.identification.writeSnapshots()
         }
     }
 
@@ -224,6 +228,7 @@ struct SubjectCommand: AsyncParsableCommand {
             let erasure = try await operations.eraseSubject(
                 reference, in: gallery, reason: reason, by: GovernanceDatabaseOptions.caller)
             print("erased '\(reference)' and \(erasure.templateIDs.count) template(s)")
+            await operations.identification.writeSnapshots()
         }
     }
 }
@@ -262,6 +267,8 @@ struct EnrolCommand: AsyncParsableCommand {
         } else if let folder {
             try await enrolFolder(URL(filePath: folder, directoryHint: .isDirectory), into: operations)
         }
+        // The next command then loads the index instead of reading every template.
+        await operations.identification.writeSnapshots()
     }
 
     private struct Job: Sendable {

@@ -57,10 +57,22 @@ struct ServeCommand: AsyncParsableCommand {
 
         let metrics = ServerMetrics()
         let engine = try FaceEngine(installation: installation, configuration: FaceEngineConfiguration(keepsAlignedCrops: true))
-        let operations = try await MatcherOperations.open(store: store, engine: engine, analysisObserver: metrics.record)
+        let operations = try await MatcherOperations.open(
+            store: store, engine: engine, snapshotDirectory: store.indexSnapshotDirectory, analysisObserver: metrics.record)
         logger.info("gallery store open", metadata: [
             "store.path": "\(databaseFile.path)", "store.galleries": "\(operations.identification.galleryNames.count)",
         ])
+        for report in operations.identification.indexReports {
+            logger.info(
+                "gallery '\(report.gallery)': \(report.templates) templates, index \(report.origin), \(Int(report.milliseconds.rounded())) ms",
+                metadata: [
+                    "gallery.name": "\(report.gallery)", "index.templates": "\(report.templates)",
+                    "index.origin": "\(report.origin)", "index.milliseconds": "\(Int(report.milliseconds.rounded()))",
+                ])
+            if let problem = report.snapshotProblem {
+                logger.warning("gallery '\(report.gallery)': no snapshot written", metadata: ["snapshot.problem": "\(problem)"])
+            }
+        }
         if let issued = try await operations.keys.bootstrapAdminKey() {
             standardError("""
                 The store had no API key: created \(KeysCommand.summary(of: issued.key)).
@@ -76,7 +88,15 @@ struct ServeCommand: AsyncParsableCommand {
             logger: logger)
         let sweeper = RetentionSweeperService(operations: operations, interval: .seconds(sweepInterval), logger: logger)
         try await BioMatchServer.serviceGroup(
-            application: application, closeStore: { store.close() }, logger: logger, otherServices: [sweeper]
+            application: application,
+            closeStore: {
+                // After the HTTP server and the sweeper stopped: nothing changes the indexes now.
+                for (gallery, outcome) in await operations.identification.writeSnapshots().sorted(by: { $0.key < $1.key }) {
+                    logger.info("gallery '\(gallery)': index snapshot \(outcome)")
+                }
+                store.close()
+            },
+            logger: logger, otherServices: [sweeper]
         ).run()
     }
 }
