@@ -49,3 +49,10 @@ fuzz: setup
 	cp $(BIOMATCH_HOME)/testdata/orl/s22/7.pgm $(FUZZ_DIR)/seeds/orl-s22-7.pgm
 	$(FUZZ_DIR)/decoder-fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 -timeout=20 \
 	  -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/artifacts/ $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
+
+## benchmarks: micro-benchmarks of the hot paths (ordo-one/benchmark, package in Benchmarks/): index
+##             scans, HNSW, snapshots, decoding and the per-image pipeline; tracks regressions between
+##             commits. The issues' ratio targets are checked by `biomatch bench ...` instead.
+.PHONY: benchmarks
+benchmarks: models
+	cd Benchmarks && swift package --allow-writing-to-package-directory benchmark $(BENCHMARK_ARGS)

@@ -6,6 +6,11 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "biomatch", targets: ["biomatch"]),
+        // Libraries for the micro-benchmark package in Benchmarks/.
+        .library(name: "Matching", targets: ["Matching"]),
+        .library(name: "Imaging", targets: ["Imaging"]),
+        .library(name: "FaceEngine", targets: ["FaceEngine"]),
+        .library(name: "Installation", targets: ["Installation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
