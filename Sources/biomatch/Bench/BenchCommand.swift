@@ -5,6 +5,6 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure speed as ratios against reference implementations run on this machine.",
-        subcommands: [PipelineBenchCommand.self, SearchBenchCommand.self, EnrolBenchCommand.self, ServeBenchCommand.self]
+        subcommands: [PipelineBenchCommand.self, SearchBenchCommand.self, EnrolBenchCommand.self, ServeBenchCommand.self, StartupBenchCommand.self]
     )
 }
