@@ -9,8 +9,6 @@ final class GalleryIndex: Sendable {
         var attributes: [String: String]
     }
 
-    /// How a gallery's templates are held in memory (a loaded snapshot must match it).
-    static let encoding = FlatIndex.Encoding.int8Rerank
 
     /// Which store revision of the gallery the index reflects, as far as the service knows.
     struct Sync {
@@ -23,7 +21,7 @@ final class GalleryIndex: Sendable {
     }
 
     let templates: FlatIndex
-    private let subjects: Mutex<[OwnerID: Subject]>
+    private let subjects: Mutex<SubjectDirectory>
     // The gallery's settings change (threshold) while searches run, so they sit behind a lock.
     private let settings: Mutex<GalleryRecord>
     private let sync: Mutex<Sync>
@@ -37,14 +35,16 @@ final class GalleryIndex: Sendable {
         set { settings.withLock { $0 = newValue } }
     }
 
-    convenience init(record: GalleryRecord, subjects: [OwnerID: Subject] = [:], revision: Int64 = 0) throws(IdentificationError) {
+    convenience init(
+        record: GalleryRecord, encoding: IndexEncoding, subjects: SubjectDirectory = SubjectDirectory(), revision: Int64 = 0
+    ) throws(IdentificationError) {
         let templates: FlatIndex
-        do { templates = try FlatIndex(dimension: TemplateFormat.dimension, encoding: Self.encoding) } catch { throw .index(error) }
+        do { templates = try FlatIndex(dimension: TemplateFormat.dimension, encoding: encoding.flatEncoding) } catch { throw .index(error) }
         try self.init(record: record, templates: templates, subjects: subjects, revision: revision)
     }
 
     /// An index over templates already loaded (from a snapshot).
-    init(record: GalleryRecord, templates: FlatIndex, subjects: [OwnerID: Subject], revision: Int64 = 0) throws(IdentificationError) {
+    init(record: GalleryRecord, templates: FlatIndex, subjects: SubjectDirectory, revision: Int64 = 0) throws(IdentificationError) {
         self.settings = Mutex(record)
         self.templates = templates
         self.subjects = Mutex(subjects)
@@ -81,21 +81,23 @@ final class GalleryIndex: Sendable {
     }
 
     /// Reads every subject and template of `record` from the store into a new index.
-    static func rebuild(_ record: GalleryRecord, from store: any GalleryStore) async throws(IdentificationError) -> GalleryIndex {
-        var subjects: [OwnerID: Subject] = [:]
+    static func rebuild(
+        _ record: GalleryRecord, encoding: IndexEncoding, from store: any GalleryStore
+    ) async throws(IdentificationError) -> GalleryIndex {
+        var subjects = SubjectDirectory()
         var cursor: SubjectRecord.ID?
         do {
             repeat {
                 let page = try await store.subjects(in: record.id, after: cursor, limit: 1024)
                 for subject in page.subjects {
-                    subjects[owner(subject.id)] = Subject(reference: subject.externalReference, attributes: subject.attributes)
+                    subjects.set(Subject(reference: subject.externalReference, attributes: subject.attributes), for: owner(subject.id))
                 }
                 cursor = page.nextCursor
             } while cursor != nil
         } catch {
             throw .store(error)
         }
-        let index = try GalleryIndex(record: record, subjects: subjects)
+        let index = try GalleryIndex(record: record, encoding: encoding, subjects: subjects)
         var batches = store.templateBatches(in: record.id).makeAsyncIterator()
         while true {
             let batch: TemplateVectorBatch?
@@ -112,7 +114,7 @@ final class GalleryIndex: Sendable {
     func add(_ enrolled: EnrolledSubject) throws(IdentificationError) {
         let owner = Self.owner(enrolled.subject.id)
         subjects.withLock {
-            $0[owner] = Subject(reference: enrolled.subject.externalReference, attributes: enrolled.subject.attributes)
+            _ = $0.set(Subject(reference: enrolled.subject.externalReference, attributes: enrolled.subject.attributes), for: owner)
         }
         try insert(
             TemplateBatch(
@@ -131,12 +133,15 @@ final class GalleryIndex: Sendable {
     func remove(_ erasure: SubjectErasure) {
         hasRemovedRows.withLock { $0 = true }
         templates.remove(erasure.templateIDs.map(Self.templateID))
-        subjects.withLock { _ = $0.removeValue(forKey: Self.owner(erasure.subject.id)) }
+        subjects.withLock { $0.remove(Self.owner(erasure.subject.id)) }
     }
 
     func subject(_ owner: OwnerID) -> Subject? { subjects.withLock { $0[owner] } }
 
-    func subjectSnapshot() -> [OwnerID: Subject] { subjects.withLock { $0 } }
+    func subjectSnapshot() -> SubjectDirectory { subjects.withLock { $0 } }
+
+    /// Subjects whose attributes hold every pair of `filter`.
+    func owners(matching filter: [String: String]) -> Set<OwnerID> { subjects.withLock { $0.owners(matching: filter) } }
 
     private func insert(_ batch: TemplateBatch) throws(IdentificationError) {
         do { try templates.insert(batch) } catch { throw .index(error) }

@@ -29,6 +29,9 @@ public final class GallerySearchService: Sendable {
     /// How each gallery's index was obtained when the service opened, in gallery order.
     public let indexReports: [IndexLoadReport]
 
+    /// How galleries hold their templates in memory.
+    public let indexEncoding: IndexEncoding
+
     private let indexes: Mutex<[String: GalleryIndex]>
     private let snapshots: GallerySnapshotFolder?
     private let activity = Mutex(Activity())
@@ -44,8 +47,9 @@ public final class GallerySearchService: Sendable {
 
     private init(
         store: any GalleryStore, engine: FaceEngine, indexes: [String: GalleryIndex],
-        snapshots: GallerySnapshotFolder?, reports: [IndexLoadReport]
+        snapshots: GallerySnapshotFolder?, reports: [IndexLoadReport], indexEncoding: IndexEncoding
     ) {
+        self.indexEncoding = indexEncoding
         self.store = store
         self.engine = engine
         self.indexes = Mutex(indexes)
@@ -59,7 +63,8 @@ public final class GallerySearchService: Sendable {
     /// from the stored templates and, with a folder, a fresh snapshot is written. An unusable
     /// snapshot is never an error, only a rebuild, reported in ``indexReports``.
     public static func open(
-        store: any GalleryStore, engine: FaceEngine, snapshotDirectory: URL? = nil
+        store: any GalleryStore, engine: FaceEngine, snapshotDirectory: URL? = nil,
+        indexEncoding: IndexEncoding = .default
     ) async throws(IdentificationError) -> GallerySearchService {
         let folder = snapshotDirectory.map(GallerySnapshotFolder.init(directory:))
         var indexes: [String: GalleryIndex] = [:]
@@ -70,7 +75,7 @@ public final class GallerySearchService: Sendable {
         for gallery in galleries {
             let clock = ContinuousClock()
             let start = clock.now
-            let (index, origin, problem) = try await openIndex(gallery, store: store, folder: folder)
+            let (index, origin, problem) = try await openIndex(gallery, encoding: indexEncoding, store: store, folder: folder)
             let elapsed = clock.now - start
             indexes[gallery.name] = index
             reports.append(
@@ -79,19 +84,20 @@ public final class GallerySearchService: Sendable {
                     milliseconds: Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15,
                     snapshotProblem: problem))
         }
-        return GallerySearchService(store: store, engine: engine, indexes: indexes, snapshots: folder, reports: reports)
+        return GallerySearchService(
+            store: store, engine: engine, indexes: indexes, snapshots: folder, reports: reports, indexEncoding: indexEncoding)
     }
 
     /// One gallery's index, from its snapshot or the store, with how it was obtained and, after
     /// a rebuild, why no fresh snapshot was written.
     private static func openIndex(
-        _ gallery: GalleryRecord, store: any GalleryStore, folder: GallerySnapshotFolder?
+        _ gallery: GalleryRecord, encoding: IndexEncoding, store: any GalleryStore, folder: GallerySnapshotFolder?
     ) async throws(IdentificationError) -> (GalleryIndex, IndexOrigin, String?) {
         let revision: Int64
         do { revision = try await store.revision(of: gallery.id) } catch { throw .store(error) }
         let reason: RebuildReason
         if let folder {
-            switch folder.load(gallery, storeRevision: revision) {
+            switch folder.load(gallery, encoding: encoding, storeRevision: revision) {
             case let .loaded(index):
                 index.setRevision(revision)
                 index.savedRevision = revision
@@ -102,7 +108,7 @@ public final class GallerySearchService: Sendable {
         } else {
             reason = .snapshotsDisabled
         }
-        let index = try await GalleryIndex.rebuild(gallery, from: store)
+        let index = try await GalleryIndex.rebuild(gallery, encoding: encoding, from: store)
         let after: Int64
         do { after = try await store.revision(of: gallery.id) } catch { throw .store(error) }
         // A change committed during the walk may be half in the index: trust it only if none was.
@@ -226,7 +232,7 @@ public final class GallerySearchService: Sendable {
         } catch {
             throw .store(error)
         }
-        let index = try GalleryIndex(record: record)
+        let index = try GalleryIndex(record: record, encoding: indexEncoding)
         indexes.withLock { $0[name] = index }
         return record
     }
@@ -444,13 +450,9 @@ public final class GallerySearchService: Sendable {
                 field: "probes",
                 reason: "template from '\(probe.modelIdentifier)', gallery holds '\(index.record.modelIdentifier)'")
         }
-        let subjects = index.subjectSnapshot()
         var filter: SearchFilter?
         if !attributeFilter.isEmpty {
-            let allowed = Set(subjects.compactMap { owner, subject in
-                attributeFilter.allSatisfy { subject.attributes[$0.key] == $0.value } ? owner : nil
-            })
-            filter = .owners(allowed)
+            filter = .owners(index.owners(matching: attributeFilter))
         }
         let parameters = SearchParameters(k: k, minimumScore: minimum, filter: filter)
         var best: [OwnerID: SubjectHit] = [:]

@@ -47,7 +47,7 @@ struct GallerySnapshotFolder: Sendable {
 
     /// The gallery's index as saved, if the snapshot reflects `storeRevision` of exactly this
     /// gallery and model; otherwise why not (the caller rebuilds).
-    func load(_ record: GalleryRecord, storeRevision: Int64) -> SnapshotLoad {
+    func load(_ record: GalleryRecord, encoding: IndexEncoding, storeRevision: Int64) -> SnapshotLoad {
         let path = manifestFile(of: record.id).path
         guard FileManager.default.fileExists(atPath: path) else { return .unavailable(.missing) }
         let file: SnapshotFile
@@ -68,7 +68,7 @@ struct GallerySnapshotFolder: Sendable {
         guard header.indexFile == indexFileName(of: record.id, revision: header.revision) else {
             return .unavailable(.unusable("the manifest names index file '\(header.indexFile)'"))
         }
-        let subjects: [OwnerID: GalleryIndex.Subject]
+        let subjects: SubjectDirectory
         do { subjects = try readSubjects(file, header: header) } catch { return .unavailable(.unusable(error.description)) }
         let loaded: any TemplateIndex
         do {
@@ -76,10 +76,11 @@ struct GallerySnapshotFolder: Sendable {
         } catch {
             return .unavailable(.unusable(error.description))
         }
-        guard let templates = loaded as? FlatIndex, templates.encoding == GalleryIndex.encoding,
-            templates.dimension == TemplateFormat.dimension
-        else {
+        guard let templates = loaded as? FlatIndex, templates.dimension == TemplateFormat.dimension else {
             return .unavailable(.unusable("the index file holds another kind of index"))
+        }
+        guard templates.encoding == encoding.flatEncoding else {
+            return .unavailable(.unusable("its index is encoded \(templates.encoding.rawValue), the service holds \(encoding)"))
         }
         guard UInt64(templates.count) == header.templateCount else {
             return .unavailable(.unusable("the index holds \(templates.count) templates, the manifest \(header.templateCount)"))
@@ -146,15 +147,16 @@ struct GallerySnapshotFolder: Sendable {
 
     /// Each subject: owner (8 bytes), reference, attribute count (4 bytes), then key and value
     /// of each attribute; strings are a 4-byte length and UTF-8 bytes.
-    private func readSubjects(_ file: SnapshotFile, header: ManifestHeader) throws(SnapshotFileError) -> [OwnerID: GalleryIndex.Subject] {
+    private func readSubjects(_ file: SnapshotFile, header: ManifestHeader) throws(SnapshotFileError) -> SubjectDirectory {
         let bytes = try file.read(at: header.subjectsOffset, count: header.subjectsLength, path: file.path)
         guard FileDigest.sha256(of: bytes) == header.subjectsDigest else {
             throw .malformed(path: file.path, reason: "subjects checksum mismatch")
         }
         var reader = ByteReader(bytes, path: file.path)
-        var subjects: [OwnerID: GalleryIndex.Subject] = [:]
+        var subjects = SubjectDirectory()
         // Each subject takes at least 16 bytes, which bounds a damaged count.
-        subjects.reserveCapacity(Int(min(header.subjectCount, UInt64(bytes.count / 16))))
+        let bounded = Int(min(header.subjectCount, UInt64(bytes.count / 16)))
+        subjects.reserveCapacity(bounded, referenceBytes: bounded == 0 ? 0 : bytes.count / bounded - 16)
         for _ in 0..<header.subjectCount {
             let owner = OwnerID(try reader.uint64())
             let reference = try reader.string()
@@ -164,7 +166,7 @@ struct GallerySnapshotFolder: Sendable {
                 let key = try reader.string()
                 attributes[key] = try reader.string()
             }
-            guard subjects.updateValue(GalleryIndex.Subject(reference: reference, attributes: attributes), forKey: owner) == nil else {
+            guard subjects.set(GalleryIndex.Subject(reference: reference, attributes: attributes), for: owner) else {
                 throw .malformed(path: file.path, reason: "subject \(owner.rawValue) listed twice")
             }
         }
@@ -193,7 +195,7 @@ struct GallerySnapshotFolder: Sendable {
         let subjects = index.subjectSnapshot()
 
         var section = ByteWriter()
-        for (owner, subject) in subjects.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+        subjects.forEach { owner, subject in
             section.uint64(owner.rawValue)
             section.string(subject.reference)
             section.uint32(UInt32(subject.attributes.count))

@@ -1,4 +1,5 @@
 import Foundation
+import Matching
 
 /// Why a gallery's index was rebuilt from the store instead of loaded from its snapshot.
 public enum RebuildReason: Sendable, Equatable, CustomStringConvertible {
@@ -71,6 +72,44 @@ public enum SnapshotOutcome: Sendable, Equatable, CustomStringConvertible {
         case let .upToDate(revision): "up to date at revision \(revision)"
         case let .skipped(reason): "skipped: \(reason)"
         case let .failed(reason): "failed: \(reason)"
+        }
+    }
+}
+
+/// How the service holds each gallery's templates in memory.
+public enum IndexEncoding: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// int8 codes scanned, float vectors kept to re-rank the best exactly: results equal exact
+    /// float search. About 660 bytes per template.
+    case int8Rerank = "int8-rerank"
+    /// int8 codes only, for tens of millions of templates on one machine: about 150 bytes per
+    /// template with its identifiers. A score differs from the exact cosine by at most about 0.01
+    /// (the quantisation bound `Matching.FlatIndex.Encoding.int8` documents), so candidates closer
+    /// than that may swap ranks. 1:1 verification always compares the stored float vectors.
+    case int8
+
+    /// The default: exact results.
+    public static let `default` = IndexEncoding.int8Rerank
+
+    /// `BIOMATCH_INDEX_ENCODING` (`int8-rerank` or `int8`), or the default when unset; the
+    /// server and the command line read the same setting, so they reuse each other's snapshots.
+    public static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(IdentificationError) -> IndexEncoding {
+        guard let value = environment["BIOMATCH_INDEX_ENCODING"], !value.isEmpty else { return .default }
+        guard let encoding = IndexEncoding(rawValue: value) else {
+            throw .invalidInput(
+                field: "BIOMATCH_INDEX_ENCODING",
+                reason: "'\(value)' is not one of \(allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return encoding
+    }
+
+    public var description: String { rawValue }
+
+    var flatEncoding: FlatIndex.Encoding {
+        switch self {
+        case .int8Rerank: .int8Rerank
+        case .int8: .int8
         }
     }
 }

@@ -54,14 +54,15 @@ public final class MatcherOperations: Sendable {
 
     /// Opens the operations over a store opened with ``migrations(for:)``, loading every
     /// gallery's index from its snapshot in `snapshotDirectory` when that is fresh and rebuilding
-    /// it otherwise (always, when nil; see ``GallerySearchService/open(store:engine:snapshotDirectory:)``).
+    /// it otherwise (always, when nil; see ``GallerySearchService/open(store:engine:snapshotDirectory:indexEncoding:)``),
+    /// holding templates as `indexEncoding` says.
     /// The engine must keep aligned crops (reviewers are shown them); the
     /// vault seals them (``CropVault/fromEnvironment(_:installation:)`` when nil); the review
     /// policy says which galleries need review (``ReviewPolicy/fromEnvironment(_:)`` when nil).
     public static func open(
         store: any GalleryStore, engine: FaceEngine, purposes: PurposePolicy = .fromEnvironment(),
         reviewPolicy: ReviewPolicy? = nil, cropVault: CropVault? = nil, snapshotDirectory: URL? = nil,
-        analysisObserver: (@Sendable (StageTimings) -> Void)? = nil
+        indexEncoding: IndexEncoding = .default, analysisObserver: (@Sendable (StageTimings) -> Void)? = nil
     ) async throws(OperationError) -> MatcherOperations {
         guard engine.configuration.keepsAlignedCrops else {
             throw .misconfigured(reason: "the engine must keep aligned crops (FaceEngineConfiguration.keepsAlignedCrops) so reviewers can see faces")
@@ -81,7 +82,7 @@ public final class MatcherOperations: Sendable {
         let identification: GallerySearchService
         do {
             identification = try await GallerySearchService.open(
-                store: store, engine: engine, snapshotDirectory: snapshotDirectory)
+                store: store, engine: engine, snapshotDirectory: snapshotDirectory, indexEncoding: indexEncoding)
         } catch {
             throw .identification(error)
         }

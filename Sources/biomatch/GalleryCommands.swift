@@ -14,7 +14,8 @@ extension GovernanceDatabaseOptions {
     func openOperations(engine: FaceEngine) async throws -> MatcherOperations {
         let store = try openStore()
         return try await MatcherOperations.open(
-            store: store, engine: engine, snapshotDirectory: store.indexSnapshotDirectory)
+            store: store, engine: engine, snapshotDirectory: store.indexSnapshotDirectory,
+            indexEncoding: try IndexEncoding.fromEnvironment())
     }
 }
 

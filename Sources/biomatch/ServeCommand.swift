@@ -3,6 +3,7 @@ import FaceEngine
 import Foundation
 import Gallery
 import Governance
+import Identification
 import Installation
 import Logging
 import ONNXRuntime
@@ -17,8 +18,9 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Flags win over the environment: BIOMATCH_HOST, BIOMATCH_PORT, BIOMATCH_MAX_BODY_BYTES, \
             BIOMATCH_RATE_LIMIT, BIOMATCH_RATE_BURST, BIOMATCH_RETENTION_SWEEP_SECONDS (default 3600), \
-            BIOMATCH_SEARCH_PURPOSES. On the first start with an empty store it prints a bootstrap \
-            admin key, once, on its own line on standard output.
+            BIOMATCH_SEARCH_PURPOSES, BIOMATCH_INDEX_ENCODING (int8-rerank, the default: exact results; \
+            int8: codes only, for tens of millions of templates). On the first start with an empty \
+            store it prints a bootstrap admin key, once, on its own line on standard output.
             """
     )
 
@@ -58,7 +60,8 @@ struct ServeCommand: AsyncParsableCommand {
         let metrics = ServerMetrics()
         let engine = try FaceEngine(installation: installation, configuration: FaceEngineConfiguration(keepsAlignedCrops: true))
         let operations = try await MatcherOperations.open(
-            store: store, engine: engine, snapshotDirectory: store.indexSnapshotDirectory, analysisObserver: metrics.record)
+            store: store, engine: engine, snapshotDirectory: store.indexSnapshotDirectory,
+            indexEncoding: try IndexEncoding.fromEnvironment(environment), analysisObserver: metrics.record)
         logger.info("gallery store open", metadata: [
             "store.path": "\(databaseFile.path)", "store.galleries": "\(operations.identification.galleryNames.count)",
         ])

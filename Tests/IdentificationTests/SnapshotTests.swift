@@ -14,10 +14,13 @@ private struct SnapshotBench {
     func cleanUp() { Support.cleanUp(database) }
 
     /// Opens the service on a fresh store of the database, with or without the snapshot folder.
-    func open(snapshots useSnapshots: Bool = true) async throws -> (GallerySearchService, SQLiteGalleryStore) {
+    func open(
+        snapshots useSnapshots: Bool = true, encoding: IndexEncoding = .default
+    ) async throws -> (GallerySearchService, SQLiteGalleryStore) {
         let store = try SQLiteGalleryStore(location: database)
         let service = try await GallerySearchService.open(
-            store: store, engine: try Support.engine.get(), snapshotDirectory: useSnapshots ? snapshots : nil)
+            store: store, engine: try Support.engine.get(), snapshotDirectory: useSnapshots ? snapshots : nil,
+            indexEncoding: encoding)
         return (service, store)
     }
 
@@ -182,6 +185,42 @@ struct SnapshotTests {
         let (loaded, loadedStore) = try await bench.open()
         defer { loadedStore.close() }
         #expect(loaded.indexReports.map(\.origin) == [.snapshot])
+    }
+
+    @Test("a codes-only (int8) service rebuilds from a snapshot of the other encoding, then loads its own; results stay within the quantisation bound")
+    func codesOnlyEncoding() async throws {
+        let bench = try SnapshotBench()
+        defer { bench.cleanUp() }
+        try await bench.enrolAndClose()
+
+        let (codes, codesStore) = try await bench.open(encoding: .int8)
+        #expect(codes.indexEncoding == .int8)
+        guard case .rebuilt(.unusable(let reason)) = codes.indexReports.first?.origin else {
+            Issue.record("origin \(String(describing: codes.indexReports.first?.origin))")
+            return
+        }
+        #expect(reason.contains("int8Rerank") && reason.contains("int8"))
+        let codesResults = try await bench.searches(codes)
+        codesStore.close()
+
+        let (reloaded, reloadedStore) = try await bench.open(encoding: .int8)
+        defer { reloadedStore.close() }
+        #expect(reloaded.indexReports.map(\.origin) == [.snapshot])
+        #expect(try await bench.searches(reloaded) == codesResults)
+
+        let (exact, exactStore) = try await bench.open(snapshots: false)
+        defer { exactStore.close() }
+        let exactResults = try await bench.searches(exact)
+        #expect(codesResults.count == exactResults.count)
+        for (approximate, precise) in zip(codesResults, exactResults) {
+            // Same subjects found (k covers the whole gallery or its group b), scores within the bound.
+            #expect(Set(approximate.map(\.subjectReference)) == Set(precise.map(\.subjectReference)))
+            #expect(approximate.first?.subjectReference == precise.first?.subjectReference)
+            let exactScores = Dictionary(uniqueKeysWithValues: precise.map { ($0.subjectReference, $0.score) })
+            for candidate in approximate {
+                #expect(abs(candidate.score - (exactScores[candidate.subjectReference] ?? 9)) < 0.02)
+            }
+        }
     }
 
     @Test("a snapshot is not written when another writer changed the gallery since the service opened")

@@ -257,7 +257,8 @@ private enum StartupChild {
         start = monotonicSeconds()
         let store = try SQLiteGalleryStore(location: database)
         let service = try await GallerySearchService.open(
-            store: store, engine: engine, snapshotDirectory: store.indexSnapshotDirectory)
+            store: store, engine: engine, snapshotDirectory: store.indexSnapshotDirectory,
+            indexEncoding: try IndexEncoding.fromEnvironment())
         let openSeconds = monotonicSeconds() - start
         let after = try statusBytes("VmRSS")
         let peak = try statusBytes("VmHWM")
