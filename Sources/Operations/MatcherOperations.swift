@@ -284,7 +284,7 @@ public final class MatcherOperations: Sendable {
         }
         let analysis = try await analyse(request.image)
         let chosen = try Self.choose(request.faceIndex, among: analysis.faces, field: "image")
-        let candidates: [Candidate]
+        var candidates: [Candidate]
         do {
             candidates = try identification.search(
                 gallery: request.gallery, probes: [analysis.faces[chosen].template], k: request.k,
@@ -305,20 +305,30 @@ public final class MatcherOperations: Sendable {
             [ProbeFace(crop: crop, detectionScore: searched.detection.score, quality: Self.qualityMeasures(searched.quality))]
         } ?? []
         let recorded: RecordedSearch
-        do {
-            recorded = try await review.recordSearch(
-                SearchRecord(
-                    gallery: gallery, justification: justification, probeSHA256: digest, threshold: threshold,
-                    parameters: parameters,
-                    candidates: candidates.map {
-                        SearchCandidate(
-                            rank: $0.rank, subjectID: $0.subjectID, subjectReference: $0.subjectReference, score: $0.score,
-                            templateID: $0.bestTemplateID)
-                    },
-                    probeFaces: probeFaces),
-                by: caller)
-        } catch {
-            throw .review(error)
+        var attempts = 0
+        while true {
+            do {
+                recorded = try await review.recordSearch(
+                    SearchRecord(
+                        gallery: gallery, justification: justification, probeSHA256: digest, threshold: threshold,
+                        parameters: parameters,
+                        candidates: candidates.map {
+                            SearchCandidate(
+                                rank: $0.rank, subjectID: $0.subjectID, subjectReference: $0.subjectReference, score: $0.score,
+                                templateID: $0.bestTemplateID)
+                        },
+                        probeFaces: probeFaces),
+                    by: caller)
+                break
+            } catch {
+                // A candidate's subject erased between the scan and this write (another request,
+                // another node) fails the review case's references to it: leave such candidates
+                // out and write again, rather than fail the search.
+                attempts += 1
+                let enrolled = await stillEnrolled(candidates)
+                guard attempts < 3, enrolled.count < candidates.count else { throw .review(error) }
+                candidates = enrolled
+            }
         }
         var ranked: [RankedCandidate] = []
         for candidate in candidates {
@@ -333,6 +343,22 @@ public final class MatcherOperations: Sendable {
             gallery: gallery, faces: Self.probeFaces(analysis.faces), searchedFace: chosen, candidates: ranked,
             threshold: threshold, k: request.k, probeSHA256: digest, auditSequence: recorded.auditSequence,
             justification: justification, reviewCase: recorded.reviewCase)
+    }
+
+    /// The candidates whose subjects the store still holds, ranked again from 1.
+    private func stillEnrolled(_ candidates: [Candidate]) async -> [Candidate] {
+        var enrolled: [Candidate] = []
+        for candidate in candidates {
+            do {
+                _ = try await store.subject(candidate.subjectID)
+            } catch {
+                if case .unknownSubject = error { continue }
+            }
+            var kept = candidate
+            kept.rank = enrolled.count + 1
+            enrolled.append(kept)
+        }
+        return enrolled
     }
 
     /// Verifies one face of a probe photo against an enrolled subject; audited.

@@ -22,6 +22,37 @@ import Testing
 
     static let justified = StatedJustification(purpose: "criminal-investigation", caseReference: "CASE-2026-0042")
 
+    @Test func aCandidateErasedBetweenTheScanAndTheRecordIsLeftOutNotAFailure() async throws {
+        let fixture = try await Support.fixture()
+        defer { fixture.cleanUp() }
+        let operations = fixture.operations
+        _ = try await operations.createGallery(GalleryDraft(name: "custody", purpose: .custody), by: fixture.admin)
+        let first = try await operations.enrol(
+            EnrolmentRequest(gallery: "custody", reference: "obama", images: [try Support.photo("obama.jpg")]),
+            by: fixture.enroller)
+        try await operations.enrol(
+            EnrolmentRequest(gallery: "custody", reference: "obama-again", images: [try Support.photo("obama3.jpg")]),
+            by: fixture.enroller)
+        // Erased in the store behind this service's back (another node, or a request racing this
+        // search): the index still holds it, so the scan returns it and the review case's
+        // reference to it fails.
+        _ = try await fixture.store.deleteSubject(first.subject.id)
+
+        let outcome = try await operations.search(
+            SearchRequest(gallery: "custody", image: try Support.photo("obama2.jpg"), justification: Self.justified, k: 5),
+            by: fixture.searcher)
+        #expect(outcome.candidates.map(\.subjectReference) == ["obama-again"])
+        #expect(outcome.candidates.map(\.rank) == [1])
+        let reviewCase = try #require(outcome.reviewCase)
+        #expect(reviewCase.candidates.map(\.subjectID) == outcome.candidates.map(\.subjectID))
+        let entry = try #require(
+            try await operations.auditEntries(after: nil, limit: 100, by: fixture.auditor).first { $0.action == .search })
+        #expect(entry.sequence == outcome.auditSequence)
+        // Canonical JSON: each candidate is {"score":…,"subjectID":…}.
+        #expect(entry.result.contains("\"subjectID\":\(outcome.candidates[0].subjectID.rawValue)}"))
+        #expect(!entry.result.contains("\"subjectID\":\(first.subject.id.rawValue)}"))
+    }
+
     @Test func enrolSearchAndVerifyAreAuditedWithHashesOnly() async throws {
         let fixture = try await Support.fixture()
         defer { fixture.cleanUp() }
