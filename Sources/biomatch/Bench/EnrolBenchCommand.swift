@@ -214,4 +214,3 @@ private struct EnrolBenchSummary: Encodable {
     var store_busy_fraction: Double
 }
 
-private func format(_ value: Double, _ decimals: Int = 1) -> String { String(format: "%.\(decimals)f", value) }

@@ -89,7 +89,7 @@ struct SearchBenchCommand: AsyncParsableCommand {
             hnsw: HNSWConfiguration(neighbours: hnswM, constructionBreadth: efConstruction),
             searchBreadths: breadths, targetRecall: targetRecall, indexes: indexes, sliceTemplates: slice
         )
-        log("generating \(n) templates\(configuration.isSliced ? " (in slices of \(slice))" : "")")
+        benchLog("generating \(n) templates\(configuration.isSliced ? " (in slices of \(slice))" : "")")
         let benchmark = SearchBenchmark(configuration)
 
         var faiss: FAISSMeasurement?
@@ -97,7 +97,7 @@ struct SearchBenchCommand: AsyncParsableCommand {
             let path = vectors ?? NSTemporaryDirectory() + "biomatch-search-\(getpid()).vecs"
             try benchmark.writeVectors(to: path)
             defer { if vectors == nil { try? FileManager.default.removeItem(atPath: path) } }
-            log("running FAISS")
+            benchLog("running FAISS")
             faiss = try PythonAnchor(environmentScript: "scripts/faiss-venv", program: "tools/faiss/bench.py")
                 .run(arguments: [path, "--k", "\(k)", "--single", "\(probes)", "--batch", "\(batch)",
                                  "--hnsw-m", "\(hnswM)", "--ef-construction", "\(efConstruction)",
@@ -105,9 +105,9 @@ struct SearchBenchCommand: AsyncParsableCommand {
                                  "--target-recall", "\(targetRecall)"] + (indexes.contains(.hnsw) ? [] : ["--skip-hnsw"]),
                      as: FAISSMeasurement.self)
         }
-        log("running BioMatch indexes (\(VectorKernelsInfo.name) kernels)")
+        benchLog("running BioMatch indexes (\(VectorKernelsInfo.name) kernels)")
         var snapshotFigures: SnapshotFigures?
-        let figures = try benchmark.run(log: log) { index, figure, truth in
+        let figures = try benchmark.run(log: benchLog) { index, figure, truth in
             guard let snapshot else { return }
             snapshotFigures = try measureSnapshot(of: index, figure: figure, truth: truth, at: snapshot, benchmark: benchmark)
         }
@@ -180,7 +180,7 @@ struct SearchBenchCommand: AsyncParsableCommand {
     private func measureSnapshot(
         of index: any TemplateIndex, figure: SearchFigures, truth: [[SearchHit]], at path: String, benchmark: SearchBenchmark
     ) throws -> SnapshotFigures {
-        log("saving the snapshot to \(path)")
+        benchLog("saving the snapshot to \(path)")
         let start = monotonicSeconds()
         try IndexSnapshot.save(index, to: path)
         let saveSeconds = monotonicSeconds() - start
@@ -190,8 +190,8 @@ struct SearchBenchCommand: AsyncParsableCommand {
         let fileBytes = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
         var loads: [SnapshotLoad] = []
         for cache in ["warm", "dropped"] {
-            if cache == "dropped" { try dropCachedPages(of: path) }
-            log("loading the snapshot in a fresh process (\(cache) page cache)")
+            if cache == "dropped" { try dropCachedPages(of: [path]) }
+            benchLog("loading the snapshot in a fresh process (\(cache) page cache)")
             let child = try runChild(snapshot: path, probeFile: probePath)
             let results = child.results.map { $0.map { SearchHit(id: TemplateID($0.id), owner: OwnerID($0.owner), score: $0.score) } }
             loads.append(SnapshotLoad(
@@ -203,34 +203,11 @@ struct SearchBenchCommand: AsyncParsableCommand {
         return SnapshotFigures(path: path, file_bytes: fileBytes, save_s: saveSeconds, loads: loads)
     }
 
-    /// Runs `biomatch bench search --load-snapshot` and decodes its last line.
+    /// Runs `biomatch bench search --load-snapshot` in a fresh process.
     private func runChild(snapshot: String, probeFile: String) throws -> SnapshotProbe.Report {
-        let process = Process()
-        process.executableURL = URL(filePath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-        process.arguments = ["bench", "search", "--load-snapshot", snapshot, "--probe-file", probeFile, "--k", "\(k)"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last else {
-            throw CommandFailure("the snapshot child process failed (status \(process.terminationStatus))")
-        }
-        return try JSONDecoder().decode(SnapshotProbe.Report.self, from: Data(line.utf8))
-    }
-
-    /// Asks the kernel to forget the file's cached pages (it was fsynced, so they are clean), so
-    /// the next load reads from the disk; other files' caches are untouched.
-    private func dropCachedPages(of path: String) throws {
-        let descriptor = open(path, O_RDONLY)
-        guard descriptor >= 0 else { throw CommandFailure("cannot open \(path)") }
-        defer { close(descriptor) }
-        let status = posix_fadvise(descriptor, 0, 0, POSIX_FADV_DONTNEED)
-        guard status == 0 else { throw CommandFailure("posix_fadvise failed on \(path): \(status)") }
-    }
-
-    private func log(_ line: String) {
-        FileHandle.standardError.write(Data(("  " + line + "\n").utf8))
+        try runBenchChild(
+            ["bench", "search", "--load-snapshot", snapshot, "--probe-file", probeFile, "--k", "\(k)"],
+            as: SnapshotProbe.Report.self, describing: "snapshot")
     }
 }
 
@@ -257,26 +234,17 @@ enum SnapshotProbe {
 
     static func run(snapshot: String, probeFile: String, k: Int) throws {
         let probes = try readProbes(probeFile)
-        let before = try residentSetBytes()
+        let before = try processStatusBytes("VmRSS")
         let start = monotonicSeconds()
         let index = try IndexSnapshot.load(from: snapshot)
         let loadSeconds = monotonicSeconds() - start
-        let after = try residentSetBytes()
+        let after = try processStatusBytes("VmRSS")
         let (p50, p99, results) = try SearchBenchmark.latencies(index, probes, SearchParameters(k: k))
         let report = Report(
             load_s: loadSeconds, index_rss_bytes: after - before, process_rss_bytes: after, templates: index.count,
             single_p50_ms: p50, single_p99_ms: p99,
             results: results.map { $0.map { Hit(id: $0.id.rawValue, owner: $0.owner.rawValue, score: $0.score) } })
         try printJSON(report)
-    }
-
-    /// VmRSS of this process, from /proc/self/status.
-    static func residentSetBytes() throws -> Int {
-        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "")
-        else { throw CommandFailure("no VmRSS in /proc/self/status") }
-        return kilobytes * 1024
     }
 
     /// Reads the probes of a BMVECS01 file (see `SearchBenchmark.writeVectors`).
@@ -302,7 +270,6 @@ enum VectorKernelsInfo {
     static var name: String { IndexKernels.name }
 }
 
-private func format(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
 
 /// The p50 at which a sweep (efSearch rising) first reaches `recall`, interpolated linearly
 /// between the points either side; nil when it never does.

@@ -292,12 +292,7 @@ final class MemorySampler: Sendable {
     }
 
     static func residentMegabytes() -> Double? {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            let kilobytes = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Double($0) }
-            return kilobytes.map { $0 / 1024 }
-        }
-        return nil
+        (try? processStatusBytes("VmRSS")).map { Double($0) / 1_048_576 }
     }
 }
 

@@ -64,7 +64,7 @@ struct StartupBenchCommand: AsyncParsableCommand {
 
         var fillSeconds: Double?
         if reuse && FileManager.default.fileExists(atPath: database.path) {
-            log("reusing \(database.path)")
+            benchLog("reusing \(database.path)")
         } else {
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: database.path + suffix) }
             fillSeconds = try await fill(database)
@@ -72,14 +72,14 @@ struct StartupBenchCommand: AsyncParsableCommand {
         let snapshotFolder = URL(filePath: database.path + ".indexes")
         try? FileManager.default.removeItem(at: snapshotFolder)
 
-        log("opening the service in a fresh process (no snapshot yet: rebuild)")
+        benchLog("opening the service in a fresh process (no snapshot yet: rebuild)")
         let rebuild = try runChild(.rebuild, database: database)
         guard rebuild.origin.hasPrefix("rebuilt") else { throw CommandFailure("the first open was not a rebuild: \(rebuild.origin)") }
         let snapshotFiles = try Self.files(in: snapshotFolder)
         try dropCachedPages(of: snapshotFiles.map(\.path))
-        log("opening the service in a fresh process (snapshot, cached pages dropped)")
+        benchLog("opening the service in a fresh process (snapshot, cached pages dropped)")
         let cold = try runChild(.snapshot, database: database)
-        log("opening the service in a fresh process (snapshot, page cache warm)")
+        benchLog("opening the service in a fresh process (snapshot, page cache warm)")
         let warm = try runChild(.snapshot, database: database)
         for open in [cold, warm] where open.origin != "snapshot" {
             throw CommandFailure("the snapshot open reported origin \(open.origin)")
@@ -162,7 +162,7 @@ struct StartupBenchCommand: AsyncParsableCommand {
             first = identities.upperBound
             let done = Double(first) / Double(subjects)
             if done >= nextReport || first == subjects {
-                log("filled \(first * templatesPerSubject) templates in \(format(monotonicSeconds() - start, 1)) s")
+                benchLog("filled \(first * templatesPerSubject) templates in \(format(monotonicSeconds() - start, 1)) s")
                 nextReport = done + 0.1
             }
         }
@@ -177,21 +177,12 @@ struct StartupBenchCommand: AsyncParsableCommand {
         return "subject-" + String(repeating: "0", count: max(0, 10 - digits.count)) + digits
     }
 
-    /// Runs `biomatch bench startup --phase` in a fresh process and decodes its last line.
+    /// Runs `biomatch bench startup --phase` in a fresh process.
     private func runChild(_ phase: StartupPhase, database: URL) throws -> StartupChild.Report {
-        let process = Process()
-        process.executableURL = URL(filePath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-        process.arguments = ["bench", "startup", "--phase", phase.rawValue, "--database", database.path, "--n", "\(n)",
-                             "--templates-per-subject", "\(templatesPerSubject)", "--probes", "\(probes)"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last else {
-            throw CommandFailure("the \(phase.rawValue) child process failed (status \(process.terminationStatus))")
-        }
-        return try JSONDecoder().decode(StartupChild.Report.self, from: Data(line.utf8))
+        try runBenchChild(
+            ["bench", "startup", "--phase", phase.rawValue, "--database", database.path, "--n", "\(n)",
+             "--templates-per-subject", "\(templatesPerSubject)", "--probes", "\(probes)"],
+            as: StartupChild.Report.self, describing: phase.rawValue)
     }
 
     /// Regular files in a folder (not recursive) with their sizes, sorted by name.
@@ -204,21 +195,6 @@ struct StartupBenchCommand: AsyncParsableCommand {
         }
     }
 
-    /// Asks the kernel to forget the files' cached pages (snapshots are synced when written, so
-    /// the pages are clean), so the next open reads them from the disk.
-    private func dropCachedPages(of paths: [String]) throws {
-        for path in paths {
-            let descriptor = open(path, O_RDONLY)
-            guard descriptor >= 0 else { throw CommandFailure("cannot open \(path)") }
-            defer { close(descriptor) }
-            let status = posix_fadvise(descriptor, 0, 0, POSIX_FADV_DONTNEED)
-            guard status == 0 else { throw CommandFailure("posix_fadvise failed on \(path): \(status)") }
-        }
-    }
-
-    private func log(_ line: String) {
-        FileHandle.standardError.write(Data(("  " + line + "\n").utf8))
-    }
 }
 
 /// What a child process of `bench startup` measures.
@@ -253,15 +229,15 @@ private enum StartupChild {
         var start = monotonicSeconds()
         let engine = try FaceEngine(installation: .fromEnvironment())
         let engineSeconds = monotonicSeconds() - start
-        let before = try statusBytes("VmRSS")
+        let before = try processStatusBytes("VmRSS")
         start = monotonicSeconds()
         let store = try SQLiteGalleryStore(location: database)
         let service = try await GallerySearchService.open(
             store: store, engine: engine, snapshotDirectory: store.indexSnapshotDirectory,
             indexEncoding: try IndexEncoding.fromEnvironment())
         let openSeconds = monotonicSeconds() - start
-        let after = try statusBytes("VmRSS")
-        let peak = try statusBytes("VmHWM")
+        let after = try processStatusBytes("VmRSS")
+        let peak = try processStatusBytes("VmHWM")
         guard let report = service.indexReports.first(where: { $0.gallery == gallery }) else {
             throw CommandFailure("the service has no gallery \(gallery)")
         }
@@ -303,15 +279,6 @@ private enum StartupChild {
         store.close()
         try printJSON(result)
     }
-
-    /// A `kB` line of /proc/self/status (VmRSS, VmHWM), in bytes.
-    static func statusBytes(_ key: String) throws -> Int {
-        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key + ":") }),
-              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "")
-        else { throw CommandFailure("no \(key) in /proc/self/status") }
-        return kilobytes * 1024
-    }
 }
 
 /// The final JSON line of `bench startup`.
@@ -343,5 +310,4 @@ private struct StartupSummary: Encodable {
     var origins: [String]
 }
 
-private func format(_ value: Double, _ decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
 private func megabytes(_ bytes: Int) -> String { format(Double(bytes) / 1_048_576, 1) }
