@@ -199,6 +199,13 @@ public final class GallerySearchService: Sendable {
         if let index { index.distrust() } else { activity.withLock { $0.isUncertain = true } }
     }
 
+    /// The error an enrolment's store failure becomes: a duplicate reference is a refusal.
+    private func enrolmentFailure(_ error: GalleryError, index: GalleryIndex) -> IdentificationError {
+        noteFailure(error, index: index)
+        if case let .duplicateExternalReference(reference, _) = error { return .refused(.duplicateReference(reference)) }
+        return .store(error)
+    }
+
     /// Applies a committed change to the index and counts it; an index failure leaves the index
     /// behind the store, so it is no longer trusted.
     private func apply(to index: GalleryIndex, _ change: () throws(IdentificationError) -> Void) throws(IdentificationError) {
@@ -345,9 +352,7 @@ public final class GallerySearchService: Sendable {
             do throws(GalleryError) {
                 enrolled = try await store.enrol(subject, in: index.record.id, companion: companion)
             } catch {
-                noteFailure(error, index: index)
-                if case let .duplicateExternalReference(reference, _) = error { throw .refused(.duplicateReference(reference)) }
-                throw .store(error)
+                throw enrolmentFailure(error, index: index)
             }
             try apply(to: index) { () throws(IdentificationError) in try index.add(enrolled) }
             return enrolled
@@ -367,9 +372,7 @@ public final class GallerySearchService: Sendable {
             do throws(GalleryError) {
                 enrolled = try await store.enrolAll(subjects, in: index.record.id, companion: companion)
             } catch {
-                noteFailure(error, index: index)
-                if case let .duplicateExternalReference(reference, _) = error { throw .refused(.duplicateReference(reference)) }
-                throw .store(error)
+                throw enrolmentFailure(error, index: index)
             }
             try apply(to: index) { () throws(IdentificationError) in
                 for subject in enrolled { try index.add(subject) }
