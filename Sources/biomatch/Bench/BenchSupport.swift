@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 // What several benchmarks need: fresh child processes of this binary, page-cache control, the
 // process's memory figures, progress lines and number formatting.
@@ -48,3 +49,32 @@ func benchLog(_ line: String) {
 
 /// `value` with `decimals` digits after the point.
 func format(_ value: Double, _ decimals: Int = 1) -> String { String(format: "%.\(decimals)f", value) }
+
+/// Hands out work item numbers to concurrent workers.
+final class WorkCounter: Sendable {
+    private let next = Atomic<Int>(0)
+
+    /// The next unclaimed item number.
+    func take() -> Int { next.wrappingAdd(1, ordering: .relaxed).oldValue }
+}
+
+/// Seconds for `workers` concurrent tasks to run `body` on item numbers `0..<items`, each task
+/// taking the next unclaimed number until none is left.
+func secondsOnWorkers(_ workers: Int, items: Int, _ body: @escaping @Sendable (Int) async throws -> Void) async throws -> Double {
+    let next = WorkCounter()
+    let clock = ContinuousClock()
+    let start = clock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for _ in 0..<workers {
+            group.addTask {
+                while true {
+                    let index = next.take()
+                    guard index < items else { return }
+                    try await body(index)
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    return (clock.now - start).seconds
+}

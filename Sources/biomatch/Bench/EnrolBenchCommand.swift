@@ -85,27 +85,14 @@ struct EnrolBenchCommand: AsyncParsableCommand {
 
     /// Seconds for `workers` tasks to analyse every image with the engine alone.
     private func measureEngine(_ engine: FaceEngine, _ encoded: [[UInt8]]) async throws -> Double {
-        let next = WorkCounter()
-        let clock = ContinuousClock()
-        let start = clock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<workers {
-                group.addTask {
-                    while true {
-                        let index = next.take()
-                        guard index < encoded.count else { return }
-                        do throws(FaceEngineError) {
-                            _ = try await engine.analyze(imageBytes: encoded[index])
-                        } catch {
-                            // Enrolment refuses undecodable images as unreadable: the same work either way.
-                            guard case .decoding = error else { throw error }
-                        }
-                    }
-                }
+        try await secondsOnWorkers(workers, items: encoded.count) { index in
+            do throws(FaceEngineError) {
+                _ = try await engine.analyze(imageBytes: encoded[index])
+            } catch {
+                // Enrolment refuses undecodable images as unreadable: the same work either way.
+                guard case .decoding = error else { throw error }
             }
-            try await group.waitForAll()
         }
-        return (clock.now - start).seconds
     }
 
     /// Enrols every image as its own subject into a new gallery file: `workers` tasks examine,

@@ -179,23 +179,9 @@ struct PipelineBenchCommand: AsyncParsableCommand {
 
     /// Seconds to decode every photo `rounds` times on the workers, as the pipeline's first stage does.
     private func measureDecoding(decoder: ImageDecoder, encoded: [[UInt8]], rounds: Int) async throws -> Double {
-        let total = encoded.count * rounds
-        let next = WorkCounter()
-        let clock = ContinuousClock()
-        let start = clock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<workers {
-                group.addTask {
-                    while true {
-                        let index = next.take()
-                        guard index < total else { return }
-                        _ = try decoder.decode(encoded[index % encoded.count])
-                    }
-                }
-            }
-            try await group.waitForAll()
+        try await secondsOnWorkers(workers, items: encoded.count * rounds) { index in
+            _ = try decoder.decode(encoded[index % encoded.count])
         }
-        return (clock.now - start).seconds
     }
 
     private static func testPhotos(_ installation: Installation) -> [String] {
@@ -291,31 +277,17 @@ struct ModelOnlyRunner: Sendable {
 
     /// Seconds to run the workload `rounds` times on `workers` concurrent tasks.
     func run(_ workload: [ModelWorkload], rounds: Int, workers: Int) async throws -> Double {
-        let total = workload.count * rounds
-        let next = WorkCounter()
-        let clock = ContinuousClock()
-        let start = clock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<workers {
-                group.addTask {
-                    while true {
-                        let index = next.take()
-                        guard index < total else { return }
-                        let item = workload[index % workload.count]
-                        try item.detectorInput.withUnsafeBufferPointer { data in
-                            _ = try detector.run(inputName: "input", shape: item.detectorShape, data: data)
-                        }
-                        for crop in item.cropInputs {
-                            try crop.withUnsafeBufferPointer { data in
-                                _ = try recogniser.run(inputName: "data", shape: [1, 3, 112, 112], data: data)
-                            }
-                        }
-                    }
+        try await secondsOnWorkers(workers, items: workload.count * rounds) { [detector, recogniser] index in
+            let item = workload[index % workload.count]
+            try item.detectorInput.withUnsafeBufferPointer { data in
+                _ = try detector.run(inputName: "input", shape: item.detectorShape, data: data)
+            }
+            for crop in item.cropInputs {
+                try crop.withUnsafeBufferPointer { data in
+                    _ = try recogniser.run(inputName: "data", shape: [1, 3, 112, 112], data: data)
                 }
             }
-            try await group.waitForAll()
         }
-        return (clock.now - start).seconds
     }
 }
 
@@ -326,14 +298,6 @@ enum ProcessCPUClock {
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
         return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
     }
-}
-
-/// Hands out work item numbers to concurrent workers.
-final class WorkCounter: Sendable {
-    private let next = Atomic<Int>(0)
-
-    /// The next unclaimed item number.
-    func take() -> Int { next.wrappingAdd(1, ordering: .relaxed).oldValue }
 }
 
 extension StageTimings {
