@@ -21,6 +21,7 @@ struct GraphPreparation {
         graph.input.removeAll { initializerNames.contains($0.name) || !consumed.contains($0.name) }
 
         try foldConstantDequantizations(in: &graph)
+        try ChannelSlopeRewrite.apply(to: &graph)
 
         let stillConsumed = Self.consumedNames(of: graph)
         graph.initializer.removeAll { !stillConsumed.contains($0.name) }
