@@ -21,8 +21,9 @@ struct ServeBenchCommand: AsyncParsableCommand {
             subjects in a temporary SQLite file, serves it on a loopback port, and drives \
             POST /v1/search with wrk (Debian's package) for --duration seconds, the probes being \
             the test photos in turn. In the same run it measures the pipeline (decode, detect, \
-            align, embed) on the same photos with the same concurrency, before and after the load. \
-            Resident memory is sampled every second during the load. The last line is JSON.
+            align, embed) on the same photos with the same concurrency, before and after the load, \
+            and then the same searches called in process (no HTTP). Resident memory is sampled \
+            every second during the load. The last line is JSON.
             """
     )
 
@@ -86,15 +87,17 @@ struct ServeBenchCommand: AsyncParsableCommand {
 
         let bodies = try writeBodies(probes, to: folder)
         let warmUp = max(2, duration / 5)
-        _ = try runLoad(port: port, seconds: warmUp, bodies: bodies, key: key.secret)
+        _ = try await runLoad(port: port, seconds: warmUp, bodies: bodies, key: key.secret)
 
         let before = try await pipelineImagesPerSecond(engine: engine, probes: probes, seconds: Double(duration) / 3)
         let sampler = MemorySampler()
         let sampling = Task { await sampler.sample(every: .seconds(1)) }
-        let load = try runLoad(port: port, seconds: duration, bodies: bodies, key: key.secret)
+        let load = try await runLoad(port: port, seconds: duration, bodies: bodies, key: key.secret)
         sampling.cancel()
         _ = await sampling.value
         let after = try await pipelineImagesPerSecond(engine: engine, probes: probes, seconds: Double(duration) / 3)
+        // The same searches called in process: what HTTP adds is the gap between this and the load.
+        let inProcess = try await inProcessSearchesPerSecond(operations: operations, probes: probes, seconds: Double(duration) / 3)
 
         let pipeline = (before + after) / 2
         let rss = sampler.readings
@@ -104,12 +107,15 @@ struct ServeBenchCommand: AsyncParsableCommand {
             p99_ms: load.p99Milliseconds, p99_over_p50: load.p99Milliseconds / load.p50Milliseconds,
             requests: load.requests, errors: load.errors, gallery_templates: gallerySize + probes.count,
             rss_first_mb: rss.first ?? 0, rss_middle_mb: rss.isEmpty ? 0 : rss[rss.count / 2], rss_last_mb: rss.last ?? 0, rss_max_mb: rss.max() ?? 0,
-            rss_samples: rss.count, connections: connections, duration_s: duration, body: json ? "json" : "multipart")
+            rss_samples: rss.count, connections: connections, duration_s: duration, body: json ? "json" : "multipart",
+            in_process_search_images_per_s: inProcess, in_process_ratio_vs_pipeline: inProcess / pipeline)
         print(String(format: "POST /v1/search, %d-template gallery, %d connections, %d s", gallerySize + probes.count, connections, duration))
         print(String(format: "  served        %8.2f images/s   p50 %.1f ms   p99 %.1f ms   errors %d of %d",
                      load.requestsPerSecond, load.p50Milliseconds, load.p99Milliseconds, load.errors, load.requests))
         print(String(format: "  pipeline      %8.2f images/s   (before %.2f, after %.2f)   ratio %.3f",
                      pipeline, before, after, result.ratio_vs_pipeline))
+        print(String(format: "  in process    %8.2f images/s   (MatcherOperations.search, no HTTP)   ratio %.3f",
+                     inProcess, inProcess / pipeline))
         print(String(format: "  resident      first %.0f MB, middle %.0f MB, last %.0f MB, max %.0f MB over %d samples",
                      result.rss_first_mb, result.rss_middle_mb, result.rss_last_mb, result.rss_max_mb, rss.count))
         try printJSON(result)
@@ -181,8 +187,18 @@ struct ServeBenchCommand: AsyncParsableCommand {
         return list
     }
 
-    /// Runs wrk against the search route and reads its report.
-    private func runLoad(port: Int, seconds: Int, bodies: URL, key: String) throws -> LoadReport {
+    /// Runs wrk against the search route and reads its report, waiting on a thread of its own:
+    /// blocked in `waitUntilExit` on one of Swift's cooperative threads (one per core), it would
+    /// leave the server a single thread to handle requests on.
+    private func runLoad(port: Int, seconds: Int, bodies: URL, key: String) async throws -> LoadReport {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(with: Result { try runLoadBlocking(port: port, seconds: seconds, bodies: bodies, key: key) })
+            }.start()
+        }
+    }
+
+    private func runLoadBlocking(port: Int, seconds: Int, bodies: URL, key: String) throws -> LoadReport {
         let process = Process()
         process.executableURL = URL(filePath: "/usr/bin/wrk")
         process.arguments = [
@@ -206,6 +222,36 @@ struct ServeBenchCommand: AsyncParsableCommand {
             throw CommandFailure("wrk failed (status \(process.terminationStatus)):\n\(text)")
         }
         return report
+    }
+
+    /// Searches per second through ``MatcherOperations`` called directly (recorded and audited as
+    /// the HTTP route's are), with as many concurrent tasks as connections.
+    private func inProcessSearchesPerSecond(operations: MatcherOperations, probes: [[UInt8]], seconds: Double) async throws -> Double {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        let start = ContinuousClock.now
+        let workers = connections
+        let caller = Caller.localOperator(name: "bench")
+        let total = try await withThrowingTaskGroup(of: Int.self) { group in
+            for worker in 0..<workers {
+                group.addTask {
+                    var done = 0
+                    var next = worker
+                    while ContinuousClock.now < deadline {
+                        _ = try await operations.search(SearchRequest(
+                            gallery: "load", image: probes[next % probes.count],
+                            justification: StatedJustification(purpose: "missing-person", caseReference: "IN-PROCESS-\(next)")),
+                            by: caller)
+                        next += workers
+                        done += 1
+                    }
+                    return done
+                }
+            }
+            var sum = 0
+            for try await part in group { sum += part }
+            return sum
+        }
+        return Double(total) / (ContinuousClock.now - start).seconds
     }
 
     /// Images per second of the engine alone on the probes, with as many workers as connections.
@@ -314,4 +360,6 @@ struct ServeBenchResult: Encodable {
     var connections: Int
     var duration_s: Int
     var body: String
+    var in_process_search_images_per_s: Double
+    var in_process_ratio_vs_pipeline: Double
 }
