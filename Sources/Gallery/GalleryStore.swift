@@ -51,6 +51,10 @@ public protocol GalleryStore: Sendable {
     /// A subject with all its templates.
     func subject(_ id: SubjectRecord.ID) async throws(GalleryError) -> EnrolledSubject
 
+    /// The stored quality of each of these templates that still exists, in one read (a search's
+    /// candidates name their best template; loading whole subjects for that costs a read each).
+    func templateQualities(_ ids: [TemplateRecord.ID]) async throws(GalleryError) -> [TemplateRecord.ID: TemplateQuality]
+
     /// The subject of a gallery with this external reference, with all its templates.
     func subject(reference: String, in gallery: GalleryRecord.ID) async throws(GalleryError) -> EnrolledSubject
 

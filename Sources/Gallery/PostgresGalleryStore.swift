@@ -313,6 +313,21 @@ public final class PostgresGalleryStore: GalleryStore {
         }
     }
 
+    public func templateQualities(
+        _ ids: [TemplateRecord.ID]
+    ) async throws(GalleryError) -> [TemplateRecord.ID: TemplateQuality] {
+        guard !ids.isEmpty else { return [:] }
+        return try await read("reading template qualities") { connection, logger in
+            var query = PostgresQuery(unsafeSQL: "SELECT id, quality FROM templates WHERE id = ANY($1)")
+            query.binds.append(ids.map(\.rawValue))
+            var qualities: [TemplateRecord.ID: TemplateQuality] = [:]
+            for try await (id, quality) in try await connection.query(query, logger: logger).decode((Int64, String).self) {
+                qualities[.init(id)] = try StorageEncoding.decodeJSON(TemplateQuality.self, from: quality)
+            }
+            return qualities
+        }
+    }
+
     public func subject(reference: String, in gallery: GalleryRecord.ID) async throws(GalleryError) -> EnrolledSubject {
         try await read("reading a subject") { connection, logger in
             _ = try await Self.requireGallery(connection, logger, gallery)

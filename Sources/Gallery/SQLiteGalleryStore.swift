@@ -290,6 +290,22 @@ public final class SQLiteGalleryStore: GalleryStore {
         }
     }
 
+    public func templateQualities(
+        _ ids: [TemplateRecord.ID]
+    ) async throws(GalleryError) -> [TemplateRecord.ID: TemplateQuality] {
+        guard !ids.isEmpty else { return [:] }
+        return try await read("reading template qualities") { db in
+            let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+            var qualities: [TemplateRecord.ID: TemplateQuality] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT id, quality FROM templates WHERE id IN (\(placeholders))",
+                arguments: StatementArguments(ids.map(\.rawValue))) {
+                qualities[.init(row["id"] as Int64)] = try StorageEncoding.decodeJSON(TemplateQuality.self, from: row["quality"])
+            }
+            return qualities
+        }
+    }
+
     public func subject(reference: String, in gallery: GalleryRecord.ID) async throws(GalleryError) -> EnrolledSubject {
         try await read("reading a subject") { db in
             _ = try Self.requireGallery(db, gallery)

@@ -330,14 +330,13 @@ public final class MatcherOperations: Sendable {
                 candidates = enrolled
             }
         }
-        var ranked: [RankedCandidate] = []
-        for candidate in candidates {
-            let stored = try? await store.subject(candidate.subjectID)
-            ranked.append(
-                RankedCandidate(
-                    rank: candidate.rank, subjectReference: candidate.subjectReference, subjectID: candidate.subjectID,
-                    score: candidate.score, bestTemplateID: candidate.bestTemplateID,
-                    templateQuality: stored?.templates.first { $0.id == candidate.bestTemplateID }?.quality))
+        // Qualities are reported when the store can read them; the search is recorded either way.
+        let qualities = (try? await store.templateQualities(candidates.map(\.bestTemplateID))) ?? [:]
+        let ranked = candidates.map { candidate in
+            RankedCandidate(
+                rank: candidate.rank, subjectReference: candidate.subjectReference, subjectID: candidate.subjectID,
+                score: candidate.score, bestTemplateID: candidate.bestTemplateID,
+                templateQuality: qualities[candidate.bestTemplateID])
         }
         return SearchOutcome(
             gallery: gallery, faces: Self.probeFaces(analysis.faces), searchedFace: chosen, candidates: ranked,

@@ -94,6 +94,13 @@ import Testing
             #expect(reread.subject.createdAt == enrolled.subject.createdAt)
             #expect(try await store.counts(in: gallery.id) == GalleryCounts(subjects: 1, templates: 4))
 
+            // Template qualities in one read: ids that do not exist are left out, not an error.
+            let everyTemplate = reread.templates
+            let missingTemplate = TemplateRecord.ID(everyTemplate.map(\.id.rawValue).max()! + 1_000)
+            let qualities = try await store.templateQualities([everyTemplate[2].id, missingTemplate, everyTemplate[0].id])
+            #expect(qualities == [everyTemplate[2].id: everyTemplate[2].quality, everyTemplate[0].id: everyTemplate[0].quality])
+            #expect(try await store.templateQualities([]).isEmpty)
+
             // The same reference may be used in another gallery.
             let other = try await store.createGallery(Fixtures.gallery("immigration", purpose: .immigration))
             let twin = try await store.enrol(Fixtures.subject("PNC-0001", templates: 1, &generator), in: other.id)
@@ -272,6 +279,7 @@ import Testing
             let receipt = try await store.deleteSubject(erased.subject.id)
             #expect(receipt.subject == current)
             #expect(receipt.templateIDs == (erased.templates + extra).map(\.id))
+            #expect(try await store.templateQualities(receipt.templateIDs).isEmpty)
 
             await expectFailure(.unknownSubject(erased.subject.id)) { () async throws(GalleryError) in
                 try await store.subject(erased.subject.id)

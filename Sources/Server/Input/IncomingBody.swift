@@ -7,6 +7,11 @@ enum IncomingBody {
     /// `limit` bytes have arrived (for bodies sent without a `Content-Length`, or lying about it).
     static func bytes(of request: Request, limit: Int) async throws -> [UInt8] {
         var collected: [UInt8] = []
+        // Room for the announced length (when within the limit) saves regrowing the array while
+        // an image arrives; the limit is still checked on what actually arrives.
+        if let announced = request.headers[.contentLength].flatMap(Int.init), announced > 0, announced <= limit {
+            collected.reserveCapacity(announced)
+        }
         for try await chunk in request.body {
             guard collected.count + chunk.readableBytes <= limit else { throw RequestError.bodyTooLarge(limit: limit) }
             collected.append(contentsOf: chunk.readableBytesView)

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 /// A `multipart/form-data` body (RFC 7578) split into its parts.
 ///
 /// Only what the API needs: parts named by `Content-Disposition: form-data; name=...`, an
@@ -131,16 +136,19 @@ struct MultipartForm: Sendable {
         let end = min(body.count - needle.count, limit.map { start + $0 } ?? Int.max)
         guard start <= end else { return nil }
         return body.withUnsafeBufferPointer { buffer -> Int? in
+            guard let base = buffer.baseAddress else { return nil }
             var position = start
             while position <= end {
-                if buffer[position] == firstByte {
-                    var matched = true
-                    for offset in 1..<needle.count where buffer[position + offset] != needle[offset] {
-                        matched = false
-                        break
-                    }
-                    if matched { return position }
+                // memchr finds candidates for the first byte many bytes at a time (an image part
+                // is hundreds of kilobytes); each is then compared in full.
+                guard let found = memchr(base + position, Int32(firstByte), end - position + 1) else { return nil }
+                position = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                var matched = true
+                for offset in 1..<needle.count where buffer[position + offset] != needle[offset] {
+                    matched = false
+                    break
                 }
+                if matched { return position }
                 position += 1
             }
             return nil
