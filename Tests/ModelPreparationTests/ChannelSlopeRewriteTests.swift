@@ -114,13 +114,7 @@ private func tinyModel(channels: Int, slopes: [Float], slopeDims: [Int64], batch
     graph.initializer = initializers
     graph.input = [valueInfo("input", [1, channels, -1, -1])]
     graph.output = [valueInfo("output", [1, channels, -1, -1])]
-    var model = Onnx_ModelProto()
-    model.irVersion = 10
-    var opset = Onnx_OperatorSetIdProto()
-    opset.version = 21
-    model.opsetImport = [opset]
-    model.graph = graph
-    return model
+    return opset21Model(graph)
 }
 
 private func run(_ model: Onnx_ModelProto, input: [Float], shape: [Int]) throws -> [Float] {
@@ -134,24 +128,4 @@ private func run(_ model: Onnx_ModelProto, input: [Float], shape: [Int]) throws 
     }
 }
 
-private func floatTensor(_ name: String, _ dims: [Int64], _ values: [Float]) -> Onnx_TensorProto {
-    var tensor = Onnx_TensorProto()
-    tensor.name = name
-    tensor.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
-    tensor.dims = dims
-    tensor.floatData = values
-    return tensor
-}
 
-/// A float tensor's declared shape; `-1` becomes a named symbolic dimension.
-private func valueInfo(_ name: String, _ shape: [Int]) -> Onnx_ValueInfoProto {
-    var info = Onnx_ValueInfoProto()
-    info.name = name
-    info.type.tensorType.elemType = Int32(Onnx_TensorProto.DataType.float.rawValue)
-    info.type.tensorType.shape.dim = shape.enumerated().map { position, size in
-        var dimension = Onnx_TensorShapeProto.Dimension()
-        if size < 0 { dimension.dimParam = "d\(position)" } else { dimension.dimValue = Int64(size) }
-        return dimension
-    }
-    return info
-}

@@ -118,12 +118,7 @@ private func runOnRuntime(node: Onnx_NodeProto, initializers: [Onnx_TensorProto]
     graph.input = [valueInfo("input", shape)]
     graph.output = [valueInfo("output", shape)]
 
-    var model = Onnx_ModelProto()
-    model.irVersion = 10
-    var opset = Onnx_OperatorSetIdProto()
-    opset.version = 21
-    model.opsetImport = [opset]
-    model.graph = graph
+    let model = opset21Model(graph)
 
     let count = shape.reduce(1, *)
     return try withTemporaryDirectory { directory in
@@ -161,23 +156,4 @@ private func integerTensor(
     return tensor
 }
 
-private func floatTensor(_ name: String, _ dims: [Int64], _ values: [Float]) -> Onnx_TensorProto {
-    var tensor = Onnx_TensorProto()
-    tensor.name = name
-    tensor.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
-    tensor.dims = dims
-    tensor.floatData = values
-    return tensor
-}
 
-private func valueInfo(_ name: String, _ shape: [Int]) -> Onnx_ValueInfoProto {
-    var info = Onnx_ValueInfoProto()
-    info.name = name
-    info.type.tensorType.elemType = Int32(Onnx_TensorProto.DataType.float.rawValue)
-    info.type.tensorType.shape.dim = shape.map { size in
-        var dimension = Onnx_TensorShapeProto.Dimension()
-        dimension.dimValue = Int64(size)
-        return dimension
-    }
-    return info
-}

@@ -70,3 +70,37 @@ func writeSource(_ bytes: Data, as model: PinnedModel, in directory: URL) throws
     try bytes.write(to: file)
     return file
 }
+
+/// A float32 initializer holding `values` in `float_data`.
+func floatTensor(_ name: String, _ dims: [Int64], _ values: [Float]) -> Onnx_TensorProto {
+    var tensor = Onnx_TensorProto()
+    tensor.name = name
+    tensor.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+    tensor.dims = dims
+    tensor.floatData = values
+    return tensor
+}
+
+/// A float tensor's declared shape for graph inputs and outputs; `-1` becomes a named symbolic dimension.
+func valueInfo(_ name: String, _ shape: [Int]) -> Onnx_ValueInfoProto {
+    var info = Onnx_ValueInfoProto()
+    info.name = name
+    info.type.tensorType.elemType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+    info.type.tensorType.shape.dim = shape.enumerated().map { position, size in
+        var dimension = Onnx_TensorShapeProto.Dimension()
+        if size < 0 { dimension.dimParam = "d\(position)" } else { dimension.dimValue = Int64(size) }
+        return dimension
+    }
+    return info
+}
+
+/// A model holding `graph` on the default operator set 21 (IR 10), as the prepared files are.
+func opset21Model(_ graph: Onnx_GraphProto) -> Onnx_ModelProto {
+    var model = Onnx_ModelProto()
+    model.irVersion = 10
+    var opset = Onnx_OperatorSetIdProto()
+    opset.version = 21
+    model.opsetImport = [opset]
+    model.graph = graph
+    return model
+}

@@ -227,35 +227,28 @@ struct ServeBenchCommand: AsyncParsableCommand {
     /// Searches per second through ``MatcherOperations`` called directly (recorded and audited as
     /// the HTTP route's are), with as many concurrent tasks as connections.
     private func inProcessSearchesPerSecond(operations: MatcherOperations, probes: [[UInt8]], seconds: Double) async throws -> Double {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        let start = ContinuousClock.now
-        let workers = connections
         let caller = Caller.localOperator(name: "bench")
-        let total = try await withThrowingTaskGroup(of: Int.self) { group in
-            for worker in 0..<workers {
-                group.addTask {
-                    var done = 0
-                    var next = worker
-                    while ContinuousClock.now < deadline {
-                        _ = try await operations.search(SearchRequest(
-                            gallery: "load", image: probes[next % probes.count],
-                            justification: StatedJustification(purpose: "missing-person", caseReference: "IN-PROCESS-\(next)")),
-                            by: caller)
-                        next += workers
-                        done += 1
-                    }
-                    return done
-                }
-            }
-            var sum = 0
-            for try await part in group { sum += part }
-            return sum
+        return try await probesPerSecond(probes.count, seconds: seconds) { probe in
+            _ = try await operations.search(
+                SearchRequest(
+                    gallery: "load", image: probes[probe],
+                    justification: StatedJustification(purpose: "missing-person", caseReference: "IN-PROCESS-\(probe)")),
+                by: caller)
         }
-        return Double(total) / (ContinuousClock.now - start).seconds
     }
 
     /// Images per second of the engine alone on the probes, with as many workers as connections.
     private func pipelineImagesPerSecond(engine: FaceEngine, probes: [[UInt8]], seconds: Double) async throws -> Double {
+        try await probesPerSecond(probes.count, seconds: seconds) { probe in
+            _ = try await engine.analyze(imageBytes: probes[probe])
+        }
+    }
+
+    /// Runs `work` on the probes in turn, on as many concurrent tasks as connections, until
+    /// `seconds` have passed, and returns the probes done per second.
+    private func probesPerSecond(
+        _ probeCount: Int, seconds: Double, _ work: @escaping @Sendable (_ probe: Int) async throws -> Void
+    ) async throws -> Double {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         let start = ContinuousClock.now
         let workers = connections
@@ -265,7 +258,7 @@ struct ServeBenchCommand: AsyncParsableCommand {
                     var done = 0
                     var next = worker
                     while ContinuousClock.now < deadline {
-                        _ = try await engine.analyze(imageBytes: probes[next % probes.count])
+                        try await work(next % probeCount)
                         next += workers
                         done += 1
                     }
@@ -274,8 +267,7 @@ struct ServeBenchCommand: AsyncParsableCommand {
             }
             return try await group.reduce(0, +)
         }
-        let elapsed = ContinuousClock.now - start
-        return Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+        return Double(total) / (ContinuousClock.now - start).seconds
     }
 }
 
