@@ -81,7 +81,7 @@ struct ServeBenchCommand: AsyncParsableCommand {
                 metrics: metrics),
             logger: logger, onServerRunning: { port in portContinuation.yield(port) })
         let server = Task { try await application.run() }
-        defer { server.cancel() }
+        defer { server.cancel() }  // on errors; the normal path below also waits for the shutdown
         var iterator = ports.makeAsyncIterator()
         guard let bound = await iterator.next(), let port = bound else { throw CommandFailure("the server did not start") }
 
@@ -119,6 +119,10 @@ struct ServeBenchCommand: AsyncParsableCommand {
         print(String(format: "  resident      first %.0f MB, middle %.0f MB, last %.0f MB, max %.0f MB over %d samples",
                      result.rss_first_mb, result.rss_middle_mb, result.rss_last_mb, result.rss_max_mb, rss.count))
         try printJSON(result)
+        // Shut the server down and wait for it, so that no request is still running on the models
+        // while the process exits and ONNX Runtime's static state is torn down.
+        server.cancel()
+        _ = await server.result
     }
 
     /// The test photos' subjects (so searches find someone) and synthetic face-like subjects,
