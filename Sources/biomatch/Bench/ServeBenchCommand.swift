@@ -9,6 +9,7 @@ import Matching
 import ONNXRuntime
 import Operations
 import Server
+import ServiceLifecycle
 import Synchronization
 
 /// `biomatch bench serve`: the HTTP search path under load, against the engine's own throughput.
@@ -80,8 +81,11 @@ struct ServeBenchCommand: AsyncParsableCommand {
                     installation: installation, runtime: try ORTEnvironment(libraryPath: installation.onnxRuntimeLibrary.path)),
                 metrics: metrics),
             logger: logger, onServerRunning: { port in portContinuation.yield(port) })
-        let server = Task { try await application.run() }
-        defer { server.cancel() }  // on errors; the normal path below also waits for the shutdown
+        // A service group, so that the end of the run is a graceful shutdown (connections drained)
+        // rather than a cancellation.
+        let serverGroup = ServiceGroup(configuration: .init(services: [application], logger: logger))
+        let server = Task { try await serverGroup.run() }
+        defer { server.cancel() }  // on errors; the normal path below shuts down gracefully and waits
         var iterator = ports.makeAsyncIterator()
         guard let bound = await iterator.next(), let port = bound else { throw CommandFailure("the server did not start") }
 
@@ -121,7 +125,7 @@ struct ServeBenchCommand: AsyncParsableCommand {
         try printJSON(result)
         // Shut the server down and wait for it, so that no request is still running on the models
         // while the process exits and ONNX Runtime's static state is torn down.
-        server.cancel()
+        await serverGroup.triggerGracefulShutdown()
         _ = await server.result
     }
 
