@@ -6,6 +6,7 @@ import Governance
 import Identification
 import Installation
 import Logging
+import ModelPreparation
 import ONNXRuntime
 import Operations
 import Server
@@ -51,6 +52,7 @@ struct ServeCommand: AsyncParsableCommand {
         let installation = Installation.fromEnvironment()
         let runtime = try ORTEnvironment(libraryPath: installation.onnxRuntimeLibrary.path)
         var health = try HealthReport.gather(installation: installation, runtime: runtime)
+        warnAboutStalePreparations(installation: installation, logger: logger)
         // The embedded default: a SQLite file under the data folder, created and migrated here.
         let databaseFile = database.map { URL(filePath: $0) } ?? SQLiteGalleryStore.defaultLocation(in: installation)
         let store = try SQLiteGalleryStore(
@@ -101,5 +103,18 @@ struct ServeCommand: AsyncParsableCommand {
             },
             logger: logger, otherServices: [sweeper]
         ).run()
+    }
+
+    /// A prepared file made by an earlier preparation pass (or from another source) still loads,
+    /// but may run slower than the current pass makes it: say so, with the fix.
+    private func warnAboutStalePreparations(installation: Installation, logger: Logger) {
+        let preparer = ModelPreparer(installation: installation)
+        for model in PinnedModel.allCases {
+            guard let status = try? preparer.status(of: model), let recorded = status.preparation, !status.isUpToDate
+            else { continue }
+            logger.warning(
+                "the prepared \(model.rawValue) model is not current (made by preparation pass \(recorded.toolVersion), this build's is \(ModelPreparer.toolVersion), or from another source); run `biomatch models prepare`",
+                metadata: ["model.file": "\(recorded.file.path)"])
+        }
     }
 }
