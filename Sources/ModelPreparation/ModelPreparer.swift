@@ -10,7 +10,7 @@ import SwiftProtobuf
 /// folds every constant `DequantizeLinear` into a float32 initializer, keeps only real inputs,
 /// drops unused initializers and makes the input sizes symbolic. It also rewrites SFace's
 /// per-channel `PRelu`s as depthwise convolutions (``ChannelSlopeRewrite``), which ONNX Runtime
-/// runs 2.5 times as fast. Each prepared file is recorded
+/// runs about 2.7 times as fast. Each prepared file is recorded
 /// with its source's and its own SHA-256 in `manifest.json` beside it, so preparing again with
 /// unchanged inputs only re-hashes, and a tampered or stale prepared file is redone.
 public struct ModelPreparer: Sendable {
