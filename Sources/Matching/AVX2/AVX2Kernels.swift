@@ -87,13 +87,12 @@ public enum AVX2Kernels {
             var index = 0
             while index &+ 8 <= count {
                 let raw = UnsafeRawPointer(code)
+                @inline(__always) func sums(_ position: Int) -> SIMD8<Int32> {
+                    laneSums(rawProbe, raw + position &* 128, dimension: 128)
+                }
                 let totals = pairwiseTotals(
-                    pairwiseTotals(
-                        pairwiseTotals(laneSums128(rawProbe, raw), laneSums128(rawProbe, raw + 128)),
-                        pairwiseTotals(laneSums128(rawProbe, raw + 256), laneSums128(rawProbe, raw + 384))),
-                    pairwiseTotals(
-                        pairwiseTotals(laneSums128(rawProbe, raw + 512), laneSums128(rawProbe, raw + 640)),
-                        pairwiseTotals(laneSums128(rawProbe, raw + 768), laneSums128(rawProbe, raw + 896))))
+                    pairwiseTotals(pairwiseTotals(sums(0), sums(1)), pairwiseTotals(sums(2), sums(3))),
+                    pairwiseTotals(pairwiseTotals(sums(4), sums(5)), pairwiseTotals(sums(6), sums(7))))
                 let scales = UnsafeRawPointer(codeScales + index).loadUnaligned(as: SIMD8<Float>.self)
                 let scores = SIMD8<Float>(totals) * (SIMD8(repeating: scale) * scales)
                 UnsafeMutableRawPointer(output + index).storeBytes(of: scores, as: SIMD8<Float>.self)
@@ -172,8 +171,13 @@ public enum AVX2Kernels {
 
     @inline(__always)
     private static func integerDot(_ probe: UnsafePointer<Int16>, _ code: UnsafePointer<Int8>, dimension: Int) -> Int32 {
-        let rawProbe = UnsafeRawPointer(probe)
-        let rawCode = UnsafeRawPointer(code)
+        laneSums(UnsafeRawPointer(probe), UnsafeRawPointer(code), dimension: dimension).wrappedSum()
+    }
+
+    /// The eight 32-bit partial sums of an int16 probe with an int8 code, before the horizontal
+    /// add that ``integerDot(_:_:dimension:)`` ends with (the eight-code path reduces several at once).
+    @inline(__always)
+    private static func laneSums(_ rawProbe: UnsafeRawPointer, _ rawCode: UnsafeRawPointer, dimension: Int) -> SIMD8<Int32> {
         var sum0 = SIMD8<Int32>()
         var sum1 = SIMD8<Int32>()
         var offset = 0
@@ -190,25 +194,6 @@ public enum AVX2Kernels {
             sum0 &+= multiplyAddPairs(
                 widen(rawCode.loadUnaligned(fromByteOffset: offset, as: SIMD16<Int8>.self)),
                 rawProbe.loadUnaligned(fromByteOffset: offset &* 2, as: SIMD16<Int16>.self))
-        }
-        return (sum0 &+ sum1).wrappedSum()
-    }
-
-    /// The eight 32-bit partial sums of a 128-dimension int16 probe with an int8 code (before
-    /// the horizontal add that ``integerDot(_:_:dimension:)`` ends with).
-    @inline(__always)
-    private static func laneSums128(_ rawProbe: UnsafeRawPointer, _ rawCode: UnsafeRawPointer) -> SIMD8<Int32> {
-        var sum0 = SIMD8<Int32>()
-        var sum1 = SIMD8<Int32>()
-        var offset = 0
-        while offset < 128 {
-            sum0 &+= multiplyAddPairs(
-                widen(rawCode.loadUnaligned(fromByteOffset: offset, as: SIMD16<Int8>.self)),
-                rawProbe.loadUnaligned(fromByteOffset: offset &* 2, as: SIMD16<Int16>.self))
-            sum1 &+= multiplyAddPairs(
-                widen(rawCode.loadUnaligned(fromByteOffset: offset &+ 16, as: SIMD16<Int8>.self)),
-                rawProbe.loadUnaligned(fromByteOffset: offset &* 2 &+ 32, as: SIMD16<Int16>.self))
-            offset &+= 32
         }
         return sum0 &+ sum1
     }
