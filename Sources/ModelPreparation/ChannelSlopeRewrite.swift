@@ -100,7 +100,7 @@ enum ChannelSlopeRewrite {
     }
 
     private static func isDefaultDomain(_ node: Onnx_NodeProto) -> Bool {
-        node.domain.isEmpty || node.domain == "ai.onnx"
+        GraphPreparation.isDefaultDomain(node.domain)
     }
 
     /// A `[C, 1, 1, 1]` float32 weight: one multiplier per channel.

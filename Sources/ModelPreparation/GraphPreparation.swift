@@ -44,7 +44,7 @@ struct GraphPreparation {
         var keptNodes: [Onnx_NodeProto] = []
         keptNodes.reserveCapacity(graph.node.count)
         for node in graph.node {
-            let isDequantize = node.opType == "DequantizeLinear" && (node.domain.isEmpty || node.domain == "ai.onnx")
+            let isDequantize = node.opType == "DequantizeLinear" && Self.isDefaultDomain(node.domain)
             let inputsAreConstant = node.input.allSatisfy { $0.isEmpty || initializers[$0] != nil }
             guard isDequantize, inputsAreConstant else {
                 keptNodes.append(node)
@@ -116,7 +116,12 @@ struct GraphPreparation {
 
     /// The version of the default ONNX operator set the model imports.
     static func defaultOpset(of proto: Onnx_ModelProto) -> Int64 {
-        proto.opsetImport.first { $0.domain.isEmpty || $0.domain == "ai.onnx" }?.version ?? 1
+        proto.opsetImport.first { isDefaultDomain($0.domain) }?.version ?? 1
+    }
+
+    /// Whether a node or operator-set domain names ONNX's default operators (empty or "ai.onnx").
+    static func isDefaultDomain(_ domain: String) -> Bool {
+        domain.isEmpty || domain == "ai.onnx"
     }
 
     /// The IR version ONNX released with an opset; the shipped files pair opset 21 with IR 6,
