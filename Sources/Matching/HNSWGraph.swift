@@ -69,22 +69,12 @@ struct LinkColumns {
 }
 
 /// The list addresses of every chunk, so searches reach a list without reference counting on
-/// the shared chunk objects (see `ColumnTable`).
-final class LinkTable: @unchecked Sendable {
-    let columns: UnsafeMutablePointer<LinkColumns>
-    let count: Int
+/// the shared chunk objects.
+typealias LinkTable = AddressTable<LinkColumns>
 
-    init(_ chunks: [LinkChunk]) {
-        count = chunks.count
-        columns = .allocate(capacity: max(1, chunks.count))
-        for (index, chunk) in chunks.enumerated() {
-            (columns + index).initialize(to: LinkColumns(base: chunk.base, levels: chunk.levels, upper: chunk.upper))
-        }
-    }
-
-    deinit {
-        columns.deinitialize(count: count)
-        columns.deallocate()
+extension AddressTable where Columns == LinkColumns {
+    convenience init(_ chunks: [LinkChunk]) {
+        self.init(chunks) { LinkColumns(base: $0.base, levels: $0.levels, upper: $0.upper) }
     }
 }
 

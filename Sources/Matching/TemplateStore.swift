@@ -88,23 +88,32 @@ struct ChunkColumns {
     }
 }
 
-/// The column addresses of every chunk of a view, in one buffer, so that hot loops reach a
-/// row without reference counting: the chunk objects are shared by all threads, and retaining
-/// one from two cores at once makes its counter's cache line bounce between them (measured:
-/// a third of graph construction time went to `swift_retain`/`swift_release`).
-final class ColumnTable: @unchecked Sendable {
-    let columns: UnsafeMutablePointer<ChunkColumns>
+/// The addresses of every chunk's columns, in one buffer, so that hot loops reach a row (or a
+/// graph node's links) without reference counting: the chunk objects are shared by all threads,
+/// and retaining one from two cores at once makes its counter's cache line bounce between them
+/// (measured: a third of graph construction time went to `swift_retain`/`swift_release`).
+final class AddressTable<Columns>: @unchecked Sendable {
+    let columns: UnsafeMutablePointer<Columns>
     let count: Int
 
-    init(_ chunks: [StoreChunk]) {
+    init<Chunk>(_ chunks: [Chunk], addresses: (Chunk) -> Columns) {
         count = chunks.count
         columns = .allocate(capacity: max(1, chunks.count))
-        for (index, chunk) in chunks.enumerated() { (columns + index).initialize(to: ChunkColumns(chunk)) }
+        for (index, chunk) in chunks.enumerated() { (columns + index).initialize(to: addresses(chunk)) }
     }
 
     deinit {
         columns.deinitialize(count: count)
         columns.deallocate()
+    }
+}
+
+/// The column addresses of every chunk of a store view.
+typealias ColumnTable = AddressTable<ChunkColumns>
+
+extension AddressTable where Columns == ChunkColumns {
+    convenience init(_ chunks: [StoreChunk]) {
+        self.init(chunks, addresses: ChunkColumns.init)
     }
 }
 
