@@ -49,6 +49,10 @@ let package = Package(
         ),
         // Detection, alignment, quality and templates: image bytes in, faces out.
         .target(name: "FaceEngine", dependencies: ["ONNXRuntime", "Imaging", "ModelPreparation", "Installation"]),
+        // SFace behind the recognition-engine seam (FaceEngine/Recognition).
+        .target(
+            name: "SFaceEngine", dependencies: ["FaceEngine", "Imaging", "Installation"], path: "Sources/Engines/SFace"
+        ),
         // The HTTP API: routes, access control, problem+json errors, metrics, OpenAPI document.
         .target(
             name: "Server",
@@ -104,16 +108,16 @@ let package = Package(
             dependencies: ["Gallery", "Governance", "Imaging", "Installation", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // Labelled-dataset evaluation: score sets, DET, EER, calibration, 1:N, per-group rates, HTML and JSON reports.
-        .target(name: "Evaluation", dependencies: ["FaceEngine"]),
+        .target(name: "Evaluation", dependencies: ["FaceEngine", "Imaging"]),
         .executableTarget(
             name: "biomatch",
             dependencies: [
-                "FaceEngine", "ModelPreparation", "Installation", "ONNXRuntime", "Imaging", "Server", "Gallery", "Governance", "Matching", "Identification", "Operations", "Evaluation",
+                "FaceEngine", "SFaceEngine", "ModelPreparation", "Installation", "ONNXRuntime", "Imaging", "Server", "Gallery", "Governance", "Matching", "Identification", "Operations", "Evaluation",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "FaceEngine", "Installation"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "FaceEngine", "SFaceEngine", "Imaging", "Installation"]),
         .testTarget(name: "MatchingTests", dependencies: ["Matching", "MatchingAVX2"]),
         .testTarget(
             name: "IdentificationTests",

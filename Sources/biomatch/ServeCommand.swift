@@ -61,6 +61,8 @@ struct ServeCommand: AsyncParsableCommand {
 
         let metrics = ServerMetrics()
         let engine = try FaceEngine(installation: installation, configuration: FaceEngineConfiguration(keepsAlignedCrops: true))
+        let recognition = try EngineOptions.registry(faceEngine: engine, installation: installation)
+        health.engines = recognition.profilesDefaultFirst
         let operations = try await MatcherOperations.open(
             store: store, engine: engine, snapshotDirectory: store.indexSnapshotDirectory,
             indexEncoding: try IndexEncoding.fromEnvironment(environment), analysisObserver: metrics.record)

@@ -210,6 +210,8 @@ public enum ProblemMapping {
     static func problem(for error: FaceEngineError) -> ProblemDetails {
         switch error {
         case .decoding(let decodingError): problem(for: decodingError)
+        case .unknownEngine:
+            ProblemDetails(.invalidRequest, detail: error.description, errors: [.init(pointer: "/engine", detail: "unknown")])
         case .modelMissing, .unexpectedModel, .unexpectedModelOutput, .runtime, .invalidConfiguration,
             .invalidTemplate, .templateMismatch:
             internalProblem
