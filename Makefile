@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export BIOMATCH_HOME ?= $(CURDIR)/.biomatch
 
-.PHONY: setup build release models serve test clean
+.PHONY: setup build release models serve test clean cluster cluster-down cluster-status
 
 ## setup: system packages, pinned downloads (runtime library, models, test photos)
 setup:
@@ -31,6 +31,18 @@ test: models
 
 clean:
 	rm -rf .build
+
+## cluster: a pg_auto_failover formation, two serve nodes on it and nginx in front, on loopback
+##          ports in $(BIOMATCH_HOME)/cluster (scripts/cluster; README "A cluster on one machine")
+cluster: release
+	scripts/cluster up
+
+## cluster-down: stops every process of the cluster (its data stays; scripts/cluster down --purge deletes it)
+cluster-down:
+	scripts/cluster down
+
+cluster-status:
+	scripts/cluster status
 
 ## fuzz: libFuzzer with AddressSanitizer on the image decoders for FUZZ_SECONDS (default 60), seeded
 ##       with small re-encodings of the test photos and ORL faces; findings land in .build-fuzz/artifacts
