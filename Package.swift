@@ -49,6 +49,16 @@ let package = Package(
         ),
         // Detection, alignment, quality and templates: image bytes in, faces out.
         .target(name: "FaceEngine", dependencies: ["ONNXRuntime", "Imaging", "ModelPreparation", "Installation"]),
+        // dlib's face recognition as a second engine: its ResNet as an ONNX graph, its 5-point shape
+        // predictor and its face chip.
+        .target(
+            name: "DlibEngine",
+            dependencies: [
+                "ONNXRuntime", "Imaging", "Installation", "ONNXSchema", "ModelPreparation",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "Sources/Engines/Dlib"
+        ),
         // The HTTP API: routes, access control, problem+json errors, metrics, OpenAPI document.
         .target(
             name: "Server",
@@ -161,6 +171,14 @@ let package = Package(
         .testTarget(
             name: "FaceEngineTests",
             dependencies: ["FaceEngine", "Imaging", "ONNXRuntime", "Installation"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "DlibEngineTests",
+            dependencies: [
+                "DlibEngine", "Imaging", "Installation", "ONNXRuntime", "ONNXSchema", "ModelPreparation",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
