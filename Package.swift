@@ -119,6 +119,7 @@ let package = Package(
             name: "biomatch",
             dependencies: [
                 "FaceEngine", "ModelPreparation", "Installation", "ONNXRuntime", "Imaging", "Server", "Gallery", "Governance", "Matching", "Identification", "Operations", "Evaluation",
+                "DlibEngine",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -115,7 +115,7 @@ import Testing
     }
 
     @Test func tensorsWithDataAndShapeOnlyAliases() throws {
-        let values: [Float] = [1, -2.5, 0.125, .greatestFiniteMagnitude, -0.0, 3e-39]
+        let values: [Float] = [1, -2.5, 0.125, .greatestFiniteMagnitude, -0.0, Float.leastNonzeroMagnitude]
         var reader = DlibDeserializer(bytes: DlibBytes.tensor(shape: [1, 2, 3, 1], values: values)
             + DlibBytes.tensor(shape: [4, 3, 7, 7], values: nil))
         let tensor = try reader.readTensor()
