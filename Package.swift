@@ -53,6 +53,16 @@ let package = Package(
         .target(
             name: "SFaceEngine", dependencies: ["FaceEngine", "Imaging", "Installation"], path: "Sources/Engines/SFace"
         ),
+        // dlib's face recognition as a second engine: its ResNet as an ONNX graph, its 5-point shape
+        // predictor and its face chip.
+        .target(
+            name: "DlibEngine",
+            dependencies: [
+                "FaceEngine", "ONNXRuntime", "Imaging", "Installation", "ONNXSchema", "ModelPreparation",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "Sources/Engines/Dlib"
+        ),
         // The HTTP API: routes, access control, problem+json errors, metrics, OpenAPI document.
         .target(
             name: "Server",
@@ -112,12 +122,12 @@ let package = Package(
         .executableTarget(
             name: "biomatch",
             dependencies: [
-                "FaceEngine", "SFaceEngine", "ModelPreparation", "Installation", "ONNXRuntime", "Imaging", "Server", "Gallery", "Governance", "Matching", "Identification", "Operations", "Evaluation",
+                "FaceEngine", "SFaceEngine", "DlibEngine", "ModelPreparation", "Installation", "ONNXRuntime", "Imaging", "Server", "Gallery", "Governance", "Matching", "Identification", "Operations", "Evaluation",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "FaceEngine", "SFaceEngine", "Imaging", "Installation"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "FaceEngine", "SFaceEngine", "DlibEngine", "Imaging", "Installation"]),
         .testTarget(name: "MatchingTests", dependencies: ["Matching", "MatchingAVX2"]),
         .testTarget(
             name: "IdentificationTests",
@@ -165,6 +175,14 @@ let package = Package(
         .testTarget(
             name: "FaceEngineTests",
             dependencies: ["FaceEngine", "Imaging", "ONNXRuntime", "Installation"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "DlibEngineTests",
+            dependencies: [
+                "DlibEngine", "Imaging", "Installation", "ONNXRuntime", "ONNXSchema", "ModelPreparation",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
