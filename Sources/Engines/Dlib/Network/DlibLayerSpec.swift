@@ -3,15 +3,21 @@ public enum DlibLayerSpec: Sendable, Equatable, CustomStringConvertible {
     /// A convolution with bias: filters, kernel size, strides and zero padding.
     case convolution(filters: Int, kernelRows: Int, kernelColumns: Int, strideY: Int, strideX: Int,
                      paddingY: Int, paddingX: Int)
+    /// A per-channel scale and shift.
     case affine
+    /// A rectifier.
     case relu
-    /// Window 0x0 means the whole plane.
+    /// A max pool; window 0x0 means the whole plane.
     case maxPool(windowRows: Int, windowColumns: Int, strideY: Int, strideX: Int, paddingY: Int, paddingX: Int)
-    /// Window 0x0 means the whole plane.
+    /// An average pool; window 0x0 means the whole plane.
     case averagePool(windowRows: Int, windowColumns: Int, strideY: Int, strideX: Int, paddingY: Int, paddingX: Int)
+    /// Remembers the current output under a tag.
     case tag(Int)
+    /// Continues from a tagged output.
     case skip(Int)
+    /// Adds a tagged output, zero-padding the smaller operand.
     case addTagged(Int)
+    /// A fully connected layer with or without bias.
     case fullyConnected(outputs: Int, hasBias: Bool)
 
     /// A square convolution.
@@ -28,6 +34,7 @@ public enum DlibLayerSpec: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The layer as dlib prints it, briefly.
     public var description: String {
         switch self {
         case .convolution(let filters, let kr, let kc, let sy, let sx, let py, let px):

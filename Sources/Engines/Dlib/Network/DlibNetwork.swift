@@ -8,6 +8,7 @@ public struct DlibNetwork: Sendable, Equatable {
     /// The metric-learning loss the network was trained with (not part of inference).
     public var loss: DlibMetricLoss
 
+    /// Stores the given values.
     public init(input: DlibImageInput, layers: [DlibLayer], loss: DlibMetricLoss) {
         self.input = input
         self.layers = layers
@@ -36,6 +37,7 @@ public struct DlibImageInput: Sendable, Equatable {
     /// The image width the network takes.
     public var columns: Int
 
+    /// Stores the given values.
     public init(means: [Float], rows: Int, columns: Int) {
         self.means = means
         self.rows = rows
@@ -50,6 +52,7 @@ public struct DlibMetricLoss: Sendable, Equatable {
     /// The distance below which two descriptors were trained to be the same person.
     public var distanceThreshold: Float
 
+    /// Stores the given values.
     public init(margin: Float, distanceThreshold: Float) {
         self.margin = margin
         self.distanceThreshold = distanceThreshold
@@ -96,6 +99,7 @@ public struct DlibConvolution: Sendable, Equatable {
     /// One bias per filter.
     public var bias: [Float]
 
+    /// Stores the given values.
     public init(filters: Int, inputChannels: Int, kernelRows: Int, kernelColumns: Int, strideY: Int, strideX: Int,
                 paddingY: Int, paddingX: Int, weights: [Float], bias: [Float]) {
         self.filters = filters
@@ -118,6 +122,7 @@ public struct DlibAffine: Sendable, Equatable {
     /// One shift per channel.
     public var beta: [Float]
 
+    /// Stores the given values.
     public init(gamma: [Float], beta: [Float]) {
         self.gamma = gamma
         self.beta = beta
@@ -133,6 +138,7 @@ public struct DlibPooling: Sendable, Equatable {
     /// Padding on each side, vertical and horizontal (padded cells never count).
     public var paddingY: Int, paddingX: Int
 
+    /// Stores the given values.
     public init(windowRows: Int, windowColumns: Int, strideY: Int, strideX: Int, paddingY: Int, paddingX: Int) {
         self.windowRows = windowRows
         self.windowColumns = windowColumns
@@ -157,6 +163,7 @@ public struct DlibFullyConnected: Sendable, Equatable {
     /// One bias per output, or nil for `fc_no_bias`.
     public var bias: [Float]?
 
+    /// Stores the given values.
     public init(outputs: Int, inputs: Int, weights: [Float], bias: [Float]?) {
         self.outputs = outputs
         self.inputs = inputs
@@ -167,13 +174,16 @@ public struct DlibFullyConnected: Sendable, Equatable {
 
 /// The shape of one sample's activations: channels, rows, columns.
 public struct DlibActivationShape: Sendable, Equatable, CustomStringConvertible {
+    /// Channels, rows and columns.
     public var channels: Int, rows: Int, columns: Int
 
+    /// Stores the given values.
     public init(channels: Int, rows: Int, columns: Int) {
         self.channels = channels
         self.rows = rows
         self.columns = columns
     }
 
+    /// `CxHxW`.
     public var description: String { "\(channels)x\(rows)x\(columns)" }
 }

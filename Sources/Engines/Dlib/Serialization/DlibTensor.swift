@@ -9,6 +9,7 @@ public struct DlibTensorShape: Sendable, Equatable, Hashable, CustomStringConver
     /// Columns (`nc`).
     public var nc: Int
 
+    /// Stores the given values.
     public init(n: Int, k: Int, nr: Int, nc: Int) {
         self.n = n
         self.k = k
@@ -31,6 +32,7 @@ public struct DlibTensorShape: Sendable, Equatable, Hashable, CustomStringConver
     /// n·k·nr·nc.
     public var elementCount: Int { n * k * nr * nc }
 
+    /// `NxKxRxC`.
     public var description: String { "\(n)x\(k)x\(nr)x\(nc)" }
 }
 
@@ -41,6 +43,7 @@ public struct DlibTensor: Sendable, Equatable {
     /// The elements in NCHW order, or nil for a shape-only alias tensor (stored as version 1).
     public var values: [Float]?
 
+    /// Stores the given values.
     public init(shape: DlibTensorShape, values: [Float]?) {
         self.shape = shape
         self.values = values
