@@ -213,7 +213,7 @@ public enum ProblemMapping {
         case .unknownEngine:
             ProblemDetails(.invalidRequest, detail: error.description, errors: [.init(pointer: "/engine", detail: "unknown")])
         case .modelMissing, .unexpectedModel, .unexpectedModelOutput, .runtime, .invalidConfiguration,
-            .invalidTemplate, .templateMismatch:
+            .invalidTemplate, .templateMismatch, .engineFailure:
             internalProblem
         }
     }
