@@ -135,12 +135,16 @@ let package = Package(
         ),
         .testTarget(
             name: "OperationsTests",
-            dependencies: ["Operations", "Identification", "Governance", "Review", "FaceEngine", "Gallery", "Imaging", "Installation"]
+            dependencies: [
+                "Operations", "Identification", "Governance", "Review", "FaceEngine", "Gallery", "Imaging", "Installation",
+                "PostgresTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "ReviewTests",
             dependencies: [
-                "Review", "Gallery", "Governance", "Imaging", "Installation", "FaceEngine",
+                "Review", "Gallery", "PostgresTestSupport", "Governance", "Imaging", "Installation", "FaceEngine",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -151,10 +155,19 @@ let package = Package(
             name: "GovernanceTests",
             dependencies: ["Governance", "Gallery", "Installation", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // Throwaway PostgreSQL servers for the test targets that run on PostgreSQL as well as SQLite.
+        .target(
+            name: "PostgresTestSupport",
+            dependencies: [
+                "Gallery", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/PostgresTestSupport"
+        ),
         .testTarget(
             name: "GalleryTests",
             dependencies: [
-                "Gallery", "GalleryStressTool",
+                "Gallery", "GalleryStressTool", "PostgresTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -189,7 +202,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "Server", "Installation", "ModelPreparation", "ONNXRuntime", "FaceEngine", "Gallery", "Governance",
-                "Identification", "Operations", "Review",
+                "Identification", "Operations", "Review", "PostgresTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
