@@ -111,17 +111,25 @@ let package = Package(
                 "FaceEngine", "ModelPreparation", "Installation", "ONNXRuntime", "Imaging", "Server", "Gallery", "Governance", "Matching", "Identification", "Operations", "Evaluation",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "FaceEngine", "Installation"]),
         .testTarget(name: "MatchingTests", dependencies: ["Matching", "MatchingAVX2"]),
         .testTarget(
             name: "IdentificationTests",
-            dependencies: ["Identification", "FaceEngine", "Gallery", "Imaging", "Installation"]
+            dependencies: [
+                "Identification", "FaceEngine", "Gallery", "Imaging", "Installation",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
         .testTarget(
             name: "OperationsTests",
-            dependencies: ["Operations", "Identification", "Governance", "Review", "FaceEngine", "Gallery", "Imaging", "Installation"]
+            dependencies: [
+                "Operations", "Identification", "Governance", "Review", "FaceEngine", "Gallery", "Imaging", "Installation",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "ReviewTests",
