@@ -92,6 +92,7 @@ struct ServeCommand: AsyncParsableCommand {
             dependencies: ServerDependencies(operations: operations, health: health, metrics: metrics),
             logger: logger)
         let sweeper = RetentionSweeperService(operations: operations, interval: .seconds(sweepInterval), logger: logger)
+        let follower = IndexFollowerService(service: operations.identification, logger: logger)
         try await BioMatchServer.serviceGroup(
             application: application,
             closeStore: {
@@ -101,7 +102,7 @@ struct ServeCommand: AsyncParsableCommand {
                 }
                 store.close()
             },
-            logger: logger, otherServices: [sweeper]
+            logger: logger, otherServices: [follower, sweeper]
         ).run()
     }
 
