@@ -142,8 +142,6 @@ extension ChangeFeedEntry {
 
 /// The feed's tables, the same in both databases (types spelled per dialect).
 enum ChangeFeedSchema {
-    static let table = "gallery_changes"
-    static let headTable = "gallery_change_head"
     /// The PostgreSQL notification channel; its payload is only a hint (the head position).
     static let channel = "biomatch_gallery_changes"
 
