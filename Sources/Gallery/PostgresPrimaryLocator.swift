@@ -166,6 +166,20 @@ public final class PostgresPrimaryLocator: Sendable {
         }
     }
 
+    /// Holds one connection of the current primary's pool for as long as `body` runs (a LISTEN,
+    /// which only a primary serves and which must follow it after a failover). When the
+    /// connection fails, the primary is looked for again before the error is rethrown, so the
+    /// caller's next attempt reaches the new one.
+    func withPrimaryConnection(_ body: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws {
+        let (client, generation) = try await primaryClient()
+        do {
+            try await client.withConnection { connection in try await body(connection) }
+        } catch {
+            if !Task.isCancelled { markLost(generation: generation, reason: "the listening connection ended: \(error)") }
+            throw error
+        }
+    }
+
     private struct LeaseTimedOut: Error, CustomStringConvertible {
         var description: String { "no connection to the primary became free in time, or the primary was lost meanwhile" }
     }

@@ -1,7 +1,7 @@
 /// The PostgreSQL schema, as versioned migrations recorded in `schema_migrations`. A shipped
 /// migration is never edited: later changes are new migrations appended to ``migrations``.
 enum PostgresSchema {
-    static let migrations: [SchemaMigration] = [version1, version2, version3]
+    static let migrations: [SchemaMigration] = [version1, version2, version3, version4]
 
     /// The same tables as ``SQLiteSchema/version1``: times in integer milliseconds since 1970
     /// UTC, vectors as 512-byte bytea of little-endian Float32, attributes and quality as JSON text.
@@ -59,6 +59,11 @@ enum PostgresSchema {
         identifier: "gallery.v2-gallery-revision",
         statements: ["ALTER TABLE galleries ADD COLUMN revision bigint NOT NULL DEFAULT 0 CHECK (revision >= 0)"])
 
+    /// The change feed of ``SQLiteSchema/version3``.
+    static let version3 = SchemaMigration(
+        identifier: "gallery.v3-change-feed",
+        statements: ChangeFeedSchema.statements(integer: "bigint", strict: ""))
+
     static let galleryColumns = SQLiteSchema.galleryColumns
     static let subjectColumns = SQLiteSchema.subjectColumns
     static let templateColumns = SQLiteSchema.templateColumns
@@ -76,9 +81,9 @@ enum PostgresSchema {
         LIMIT $3
         """
 
-    /// The work leases of ``SQLiteSchema/version3``; expiries by the server's clock.
-    static let version3 = SchemaMigration(
-        identifier: "gallery.v3-work-leases",
+    /// The work leases of ``SQLiteSchema/version4``; expiries by the server's clock.
+    static let version4 = SchemaMigration(
+        identifier: "gallery.v4-work-leases",
         statements: [
             """
             CREATE TABLE work_leases (
