@@ -54,7 +54,7 @@ let package = Package(
         .target(
             name: "DlibEngine",
             dependencies: [
-                "ONNXRuntime", "Imaging", "Installation", "ONNXSchema", "ModelPreparation",
+                "ONNXRuntime", "Imaging", "Installation", "ONNXSchema", "ModelPreparation", "FaceEngine",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             path: "Sources/Engines/Dlib"
@@ -176,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "DlibEngineTests",
             dependencies: [
-                "DlibEngine", "Imaging", "Installation", "ONNXRuntime", "ONNXSchema", "ModelPreparation",
+                "DlibEngine", "Imaging", "Installation", "ONNXRuntime", "ONNXSchema", "ModelPreparation", "FaceEngine",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             resources: [.copy("Fixtures")]

@@ -3,8 +3,9 @@
 
 For each test photo (and for obama.jpg enlarged 3x by pixel replication, so the face is
 large enough for extract_image_chip's pyramid halving to run), records:
-  - the SHA-256 of the RGB pixels dlib decoded (the Swift test checks that its own decoder
-    produced the same pixels before comparing anything else);
+  - the SHA-256 and channel means of the RGB pixels dlib decoded (BioMatch's PNG decoder
+    gives the same pixels; dlib's bundled libjpeg and libjpeg-turbo decode JPEG slightly
+    differently, so the Swift tests run on BioMatch's own decode of the same file);
   - the largest rectangle of dlib's HOG frontal face detector (upsampled once for the photos,
     not for the enlarged copy);
   - the 5 points of shape_predictor_5_face_landmarks.dat on that rectangle and on a few
@@ -125,6 +126,7 @@ def main():
             "width": int(img.shape[1]),
             "height": int(img.shape[0]),
             "pixelsSHA256": hashlib.sha256(np.ascontiguousarray(img).tobytes()).hexdigest(),
+            "channelMeans": [float(img[:, :, c].mean()) for c in range(3)],
             "detectorUpsampling": upsample,
             "detectorRect": rect_dict(rect),
             "points": [[p.x, p.y] for p in shape.parts()],
