@@ -27,6 +27,7 @@ import Testing
             let expected = try AlignmentFixture.chip(of: fixtureCase)
             #expect(chip.width == 150 && chip.height == 150)
             let difference = AlignmentSupport.difference(chip, expected)
+            print("chip \(fixtureCase.name): max \(difference.maximum), \(difference.differing) of \(chip.pixels.count) bytes differ")
             #expect(difference.maximum <= 1, "\(fixtureCase.name): max \(difference.maximum), \(difference.differing) bytes differ")
         }
     }
