@@ -97,3 +97,24 @@ import Testing
         #expect(abs(scale / count - DlibRectangle.sideScale) < 0.015)
     }
 }
+
+/// The convenience the engine calls: a YuNet detection in, dlib's points and chip out.
+@Suite struct DlibFaceAlignmentTests {
+    @Test func alignsAYuNetFaceNearDlibsOwnPipeline() async throws {
+        let fixture = try AlignmentFixture.load()
+        let engine = try FaceEngine(installation: AlignmentSupport.installation)
+        let alignment = try DlibFaceAlignment(installation: AlignmentSupport.installation)
+        for fixtureCase in fixture.cases where fixtureCase.enlargement == 1 {
+            let image = try AlignmentSupport.image(of: fixtureCase)
+            let face = try #require(try await engine.detect(image: image).max { $0.score < $1.score })
+            let aligned = alignment.align(face, in: image)
+            #expect(aligned.rectangle == DlibRectangle(yuNetBox: face.box))
+            #expect(aligned.chip.width == 150 && aligned.chip.height == 150)
+            // dlib's own pipeline: its detector's rectangle, its points.
+            let distances = AlignmentSupport.pointDistance(aligned.landmarks.points, fixtureCase.landmarks.points)
+            #expect(distances.max()! <= 3, "\(fixtureCase.name): \(distances)")
+            let dlibChip = try AlignmentFixture.chip(of: fixtureCase)
+            #expect(AlignmentSupport.difference(aligned.chip, dlibChip).mean < 6, "\(fixtureCase.name)")
+        }
+    }
+}
