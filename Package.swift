@@ -197,7 +197,7 @@ let package = Package(
         .testTarget(
             name: "DlibEngineTests",
             dependencies: [
-                "DlibEngine", "Imaging", "Installation", "ONNXRuntime", "ONNXSchema", "ModelPreparation",
+                "DlibEngine", "Imaging", "Installation", "ONNXRuntime", "ONNXSchema", "ModelPreparation", "FaceEngine",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             resources: [.copy("Fixtures")]

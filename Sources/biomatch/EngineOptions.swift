@@ -1,7 +1,9 @@
 import ArgumentParser
 import FaceEngine
 import Foundation
+import DlibEngine
 import Installation
+import ONNXRuntime
 import SFaceEngine
 
 /// Face-engine settings shared by every command that analyses images.
@@ -38,8 +40,10 @@ struct EngineOptions: ParsableArguments {
     /// The recognition engines this build installs, on `faceEngine`'s shared detector and
     /// runtime: the one place that names them.
     static func registry(faceEngine: FaceEngine, installation: Installation) throws -> RecognitionEngineRegistry {
+        let runtime = try ORTEnvironment(libraryPath: installation.onnxRuntimeLibrary.path)
         let engines: [any RecognitionEngine] = [
-            SFaceRecognitionEngine(faceEngine: faceEngine, installation: installation)
+            SFaceRecognitionEngine(faceEngine: faceEngine, installation: installation),
+            try DlibRecognitionEngine(environment: runtime, installation: installation),
         ]
         return try RecognitionEngineRegistry(engines: engines, defaultIdentifier: SFaceRecognitionEngine.identifier)
     }
