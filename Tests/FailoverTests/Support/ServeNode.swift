@@ -32,12 +32,16 @@ struct ServeNode: Sendable {
         let deadline = ContinuousClock.now + .seconds(180)
         while ContinuousClock.now < deadline {
             if let reply = try? await node.send(.get, "/health"), reply.status == 200 { return node }
-            if kill(process.pid, 0) != 0 { break }
+            var status: Int32 = 0
+            // Ended (and now reaped): nothing left to stop.
+            if waitpid(process.pid, &status, WNOHANG) == process.pid {
+                throw ClusterTestError.notReady("serve node \(name) (ended, wait status \(status))", log: process.logTail())
+            }
             try await Task.sleep(for: .milliseconds(200))
         }
         let log = process.logTail()
         await process.stop(grace: .seconds(5))
-        throw ClusterTestError.notReady("serve node \(name)", log: log)
+        throw ClusterTestError.notReady("serve node \(name) within 180 s", log: log)
     }
 
     /// The bootstrap admin key the first node on an empty store printed on standard output.
