@@ -49,6 +49,20 @@ let package = Package(
         ),
         // Detection, alignment, quality and templates: image bytes in, faces out.
         .target(name: "FaceEngine", dependencies: ["ONNXRuntime", "Imaging", "ModelPreparation", "Installation"]),
+        // SFace behind the recognition-engine seam (FaceEngine/Recognition).
+        .target(
+            name: "SFaceEngine", dependencies: ["FaceEngine", "Imaging", "Installation"], path: "Sources/Engines/SFace"
+        ),
+        // dlib's face recognition as a second engine: its ResNet as an ONNX graph, its 5-point shape
+        // predictor and its face chip.
+        .target(
+            name: "DlibEngine",
+            dependencies: [
+                "FaceEngine", "ONNXRuntime", "Imaging", "Installation", "ONNXSchema", "ModelPreparation",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "Sources/Engines/Dlib"
+        ),
         // The HTTP API: routes, access control, problem+json errors, metrics, OpenAPI document.
         .target(
             name: "Server",
@@ -104,16 +118,16 @@ let package = Package(
             dependencies: ["Gallery", "Governance", "Imaging", "Installation", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // Labelled-dataset evaluation: score sets, DET, EER, calibration, 1:N, per-group rates, HTML and JSON reports.
-        .target(name: "Evaluation", dependencies: ["FaceEngine"]),
+        .target(name: "Evaluation", dependencies: ["FaceEngine", "Imaging"]),
         .executableTarget(
             name: "biomatch",
             dependencies: [
-                "FaceEngine", "ModelPreparation", "Installation", "ONNXRuntime", "Imaging", "Server", "Gallery", "Governance", "Matching", "Identification", "Operations", "Evaluation",
+                "FaceEngine", "SFaceEngine", "DlibEngine", "ModelPreparation", "Installation", "ONNXRuntime", "Imaging", "Server", "Gallery", "Governance", "Matching", "Identification", "Operations", "Evaluation",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "FaceEngine", "Installation"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "FaceEngine", "SFaceEngine", "DlibEngine", "Imaging", "Installation"]),
         .testTarget(name: "MatchingTests", dependencies: ["Matching", "MatchingAVX2"]),
         .testTarget(
             name: "IdentificationTests",
@@ -121,12 +135,16 @@ let package = Package(
         ),
         .testTarget(
             name: "OperationsTests",
-            dependencies: ["Operations", "Identification", "Governance", "Review", "FaceEngine", "Gallery", "Imaging", "Installation"]
+            dependencies: [
+                "Operations", "Identification", "Governance", "Review", "FaceEngine", "Gallery", "Imaging", "Installation",
+                "PostgresTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "ReviewTests",
             dependencies: [
-                "Review", "Gallery", "Governance", "Imaging", "Installation", "FaceEngine",
+                "Review", "Gallery", "PostgresTestSupport", "Governance", "Imaging", "Installation", "FaceEngine",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -137,10 +155,19 @@ let package = Package(
             name: "GovernanceTests",
             dependencies: ["Governance", "Gallery", "Installation", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // Throwaway PostgreSQL servers for the test targets that run on PostgreSQL as well as SQLite.
+        .target(
+            name: "PostgresTestSupport",
+            dependencies: [
+                "Gallery", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/PostgresTestSupport"
+        ),
         .testTarget(
             name: "GalleryTests",
             dependencies: [
-                "Gallery", "GalleryStressTool",
+                "Gallery", "GalleryStressTool", "PostgresTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -164,10 +191,18 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
+            name: "DlibEngineTests",
+            dependencies: [
+                "DlibEngine", "Imaging", "Installation", "ONNXRuntime", "ONNXSchema", "ModelPreparation",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
             name: "ServerTests",
             dependencies: [
                 "Server", "Installation", "ModelPreparation", "ONNXRuntime", "FaceEngine", "Gallery", "Governance",
-                "Identification", "Operations", "Review",
+                "Identification", "Operations", "Review", "PostgresTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -22,14 +22,17 @@ public struct DatasetCalibration: Sendable, Equatable, Codable {
     public var enrolment: EnrolmentSummary
     /// The threshold, its rates and the trade-off around it.
     public var calibration: ThresholdCalibration
+    /// The fusion's normalisation, when the calibrated comparison is a fusion of engines.
+    public var fusion: FusionModel?
 
     /// Calibrates on already extracted templates.
     /// - Throws: ``EvaluationError/tooFewPeople(withTemplates:)``, ``EvaluationError/noGenuineComparisons``
     ///   or ``EvaluationError/invalidTargetRate(name:value:)``.
     public init(
         templates: DatasetTemplates, targetFalseMatchRate: Double,
-        offsets: [Float] = ThresholdCalibration.defaultOffsets
+        offsets: [Float] = ThresholdCalibration.defaultOffsets, fusion: FusionModel? = nil
     ) throws(EvaluationError) {
+        self.fusion = fusion
         guard targetFalseMatchRate > 0, targetFalseMatchRate < 1 else {
             throw .invalidTargetRate(name: "FMR", value: targetFalseMatchRate)
         }

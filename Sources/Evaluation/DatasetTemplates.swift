@@ -36,25 +36,57 @@ public struct DatasetSample: Sendable, Equatable {
 
 /// The engine that produced a set of templates, as reports name it.
 public struct EngineDescription: Sendable, Equatable, Codable {
+    /// The engine's identifier ("sface", "dlib", or "fusion" for a fused comparison).
+    public var engine: String
     /// The detector's model identifier.
     public var detectorModel: String
     /// The recogniser's model identifier (templates of other models are not comparable).
     public var templateModel: String
     /// ONNX Runtime's version.
     public var runtimeVersion: String
+    /// How the engine's native scores compare; figures are computed on similarities (a distance
+    /// negated), so thresholds of a distance engine appear negated.
+    public var comparison: TemplateComparison
 
     /// A description from its parts.
-    public init(detectorModel: String, templateModel: String, runtimeVersion: String) {
+    public init(
+        engine: String = "sface", detectorModel: String, templateModel: String, runtimeVersion: String,
+        comparison: TemplateComparison = .cosineSimilarity
+    ) {
+        self.engine = engine
         self.detectorModel = detectorModel
         self.templateModel = templateModel
         self.runtimeVersion = runtimeVersion
+        self.comparison = comparison
     }
 
-    /// Describes `engine`.
+    /// Describes `engine` (its SFace recogniser).
     public init(_ engine: FaceEngine) {
         self.init(
             detectorModel: engine.detectorModelIdentifier, templateModel: engine.templateModelIdentifier,
             runtimeVersion: engine.runtimeVersion)
+    }
+
+    /// Describes a recognition engine running on `detector`'s detections.
+    public init(_ engine: any RecognitionEngine, detector: FaceEngine) {
+        let profile = engine.profile
+        self.init(
+            engine: profile.identifier, detectorModel: detector.detectorModelIdentifier,
+            templateModel: profile.templateModel, runtimeVersion: detector.runtimeVersion, comparison: profile.comparison)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case engine, detectorModel, templateModel, runtimeVersion, comparison
+    }
+
+    /// Decodes a description; reports written before engines were pluggable name SFace only.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        engine = try container.decodeIfPresent(String.self, forKey: .engine) ?? "sface"
+        detectorModel = try container.decode(String.self, forKey: .detectorModel)
+        templateModel = try container.decode(String.self, forKey: .templateModel)
+        runtimeVersion = try container.decode(String.self, forKey: .runtimeVersion)
+        comparison = try container.decodeIfPresent(TemplateComparison.self, forKey: .comparison) ?? .cosineSimilarity
     }
 }
 
@@ -68,12 +100,18 @@ public struct DatasetTemplates: Sendable, Equatable {
     public let samples: [DatasetSample]
     /// The engine that made the templates.
     public let engine: EngineDescription
+    /// How two templates score: the engine's own comparison, or a fusion of several engines'.
+    public let scoring: TemplateScoring
 
-    /// Templates from already computed samples.
-    public init(dataset: LabelledDataset, samples: [DatasetSample], engine: EngineDescription) {
+    /// Templates from already computed samples, scored by `scoring` (the engine's own comparison
+    /// when nil).
+    public init(
+        dataset: LabelledDataset, samples: [DatasetSample], engine: EngineDescription, scoring: TemplateScoring? = nil
+    ) {
         self.dataset = dataset
         self.samples = samples
         self.engine = engine
+        self.scoring = scoring ?? .engine(engine.comparison)
     }
 
     /// Analyses every image of `dataset` with `engine`, `concurrency` images at a time.

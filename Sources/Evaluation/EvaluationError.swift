@@ -30,6 +30,8 @@ public enum EvaluationError: Error, Sendable, Equatable, CustomStringConvertible
     case invalidTargetRate(name: String, value: Double)
     /// A threshold that is not a finite number.
     case invalidThreshold(Float)
+    /// Fusion was asked for with fewer than two engines.
+    case fusionNeedsTwoEngines
     /// The report files could not be written.
     case reportNotWritten(path: String, reason: String)
 
@@ -66,6 +68,8 @@ public enum EvaluationError: Error, Sendable, Equatable, CustomStringConvertible
             "The target \(name) must lie strictly between 0 and 1, not \(value)."
         case let .invalidThreshold(value):
             "The threshold must be a finite number, not \(value)."
+        case .fusionNeedsTwoEngines:
+            "Fusion combines two or more engines; name at least two besides 'fusion'."
         case let .reportNotWritten(path, reason):
             "Cannot write the report to \(path): \(reason)."
         }

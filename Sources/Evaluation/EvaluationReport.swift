@@ -239,7 +239,7 @@ public struct IdentificationFigures: Sendable, Equatable, Codable {
                 galleryImages.append(sample.file)
             }
         }
-        let searches = IdentificationScores(gallery: gallery, probes: probes)
+        let searches = IdentificationScores(gallery: gallery, probes: probes, scoring: templates.scoring)
         self.galleryImages = galleryImages
         let ranks = Set(settings.ranks.filter { $0 >= 1 && $0 <= gallery.count } + [1]).sorted()
         rankHitRates = ranks.map { searches.hitRate(atRank: $0) }
@@ -261,7 +261,7 @@ struct PairwiseScores {
     /// - Parameter groupOfPerson: Each person's group index, `nil` when unlabelled.
     init(templates: DatasetTemplates, groupOfPerson: [Int?], groupCount: Int) {
         let usable = templates.samples.compactMap { sample in sample.template.map { (sample.personIndex, $0) } }
-        let matrix = TemplateMatrix(usable.map(\.1))
+        let matrix = TemplateMatrix(usable.map(\.1), scoring: templates.scoring)
         var genuine: [Float] = []
         var impostor: [Float] = []
         var groupGenuine = [[Float]](repeating: [], count: groupCount)

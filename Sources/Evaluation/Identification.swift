@@ -46,11 +46,15 @@ public struct IdentificationScores: Sendable, Equatable {
     ///   - gallery: One template per enrolled person, identified by any distinct integer.
     ///   - probes: Each probe's person and template, if any. A probe whose person is not in
     ///     `gallery` makes only a non-mated search.
-    public init(gallery: [(person: Int, template: FaceTemplate)], probes: [(person: Int, template: FaceTemplate?)]) {
+    ///   - scoring: How two templates score (cosine by default).
+    public init(
+        gallery: [(person: Int, template: FaceTemplate)], probes: [(person: Int, template: FaceTemplate?)],
+        scoring: TemplateScoring = .engine(.cosineSimilarity)
+    ) {
         let probeTemplates = probes.compactMap(\.template)
         var searchRows: [FaceTemplate] = gallery.map(\.template)
         searchRows.append(contentsOf: probeTemplates)
-        let matrix = TemplateMatrix(searchRows)
+        let matrix = TemplateMatrix(searchRows, scoring: scoring)
         var mated: [MatedSearch] = []
         var nonMated: [Float?] = []
         var probeRow = gallery.count

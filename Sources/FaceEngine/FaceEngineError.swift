@@ -20,6 +20,10 @@ public enum FaceEngineError: Error, Sendable, Equatable, CustomStringConvertible
     case invalidTemplate(reason: String)
     /// Two templates from different models or of different lengths were compared.
     case templateMismatch(String, String)
+    /// No recognition engine of this name is installed.
+    case unknownEngine(String, installed: [String])
+    /// A plug-in recognition engine could not load or run; the text says why.
+    case engineFailure(engine: String, reason: String)
 
     /// One sentence for logs, the CLI and problem responses.
     public var description: String {
@@ -41,6 +45,10 @@ public enum FaceEngineError: Error, Sendable, Equatable, CustomStringConvertible
             "Invalid face template: \(reason)."
         case let .templateMismatch(first, second):
             "Templates cannot be compared: \(first) versus \(second)."
+        case let .engineFailure(engine, reason):
+            "The \(engine) recognition engine failed: \(reason)"
+        case let .unknownEngine(name, installed):
+            "No recognition engine '\(name)' is installed (installed: \(installed.joined(separator: ", ")))."
         }
     }
 }

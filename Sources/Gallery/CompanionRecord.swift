@@ -60,6 +60,9 @@ public struct CompanionRecord: Sendable {
     /// Builds the row to insert; runs inside the transaction, so it must be quick and must not
     /// call back into the store.
     public var makeRow: @Sendable (CompanionContext) throws -> StoreRow
+    /// Records appended right after this one, in order, in the same transaction and seeing the
+    /// same change (an audit row followed by the stored outcome of an idempotent request, say).
+    public var followers: [CompanionRecord] = []
 
     /// Describes a companion record.
     public init(
@@ -68,6 +71,11 @@ public struct CompanionRecord: Sendable {
         self.table = table
         self.sequenceColumn = sequenceColumn
         self.makeRow = makeRow
+    }
+
+    /// This record and its followers, depth first: the order they are appended in.
+    var appendOrder: [CompanionRecord] {
+        [self] + followers.flatMap(\.appendOrder)
     }
 }
 
@@ -105,8 +113,10 @@ enum SQLIdentifier {
     }
 
     static func validate(_ record: CompanionRecord) throws(GalleryError) {
-        try validate(record.table, role: "companion table")
-        try validate(record.sequenceColumn, role: "companion sequence column")
+        for each in record.appendOrder {
+            try validate(each.table, role: "companion table")
+            try validate(each.sequenceColumn, role: "companion sequence column")
+        }
     }
 
     static func validate(row: StoreRow, table: String) throws(GalleryError) {

@@ -26,6 +26,13 @@ public enum GalleryError: Error, CustomStringConvertible {
     case companionRecordFailed(table: String, underlying: any Error)
     /// The database failed; the operation's transaction was rolled back.
     case storageFailure(operation: String, underlying: any Error)
+    /// No primary database server is reachable (it is down, or failing over): nothing was
+    /// changed. Try again after `retryAfterSeconds`.
+    case unavailable(retryAfterSeconds: Int, reason: String)
+    /// The connection to the database failed while the change was being committed: it may or
+    /// may not have been made. Never report this as a failure; retry (with an idempotency key
+    /// where the caller has one) after `retryAfterSeconds`, or read back to find out.
+    case outcomeUnknown(operation: String, retryAfterSeconds: Int)
 
     public var description: String {
         switch self {
@@ -55,6 +62,10 @@ public enum GalleryError: Error, CustomStringConvertible {
             "could not append the companion record to '\(table)': \(String(reflecting: underlying))"
         case .storageFailure(let operation, let underlying):
             "storage failure during \(operation): \(String(reflecting: underlying))"
+        case .unavailable(let seconds, let reason):
+            "the gallery store is unavailable (\(reason)); nothing was changed; try again in \(seconds) s"
+        case .outcomeUnknown(let operation, let seconds):
+            "the connection to the gallery store failed while \(operation) was being committed: it may or may not have been made; try again in \(seconds) s (a retry with the same idempotency key is safe)"
         }
     }
 }

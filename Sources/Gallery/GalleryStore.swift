@@ -88,6 +88,18 @@ public protocol GalleryStore: Sendable {
     /// is known to be fresh.
     func revision(of gallery: GalleryRecord.ID) async throws(GalleryError) -> Int64
 
+    // MARK: Work leases
+
+    /// Claims the lease `name` for `holder` until `duration` from now, in one transaction: when
+    /// nobody holds it, its holder's lease has expired, or `holder` already holds it (a renewal).
+    /// Returns the lease as it stands afterwards, which names another holder when the claim
+    /// was refused. See ``WorkLease``.
+    func claimLease(_ name: String, holder: String, duration: Duration) async throws(GalleryError) -> WorkLease
+
+    /// Ends the lease `name` at once if `holder` holds it (nothing otherwise), so another
+    /// process may claim it without waiting for it to expire.
+    func releaseLease(_ name: String, holder: String) async throws(GalleryError)
+
     // MARK: Companion records
 
     /// Appends companion records on their own (for example the audit row of a search, or a key

@@ -2,21 +2,26 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// A ``GalleryStore`` in a PostgreSQL database, through a PostgresNIO connection pool.
+/// A ``GalleryStore`` in a PostgreSQL database, through PostgresNIO connection pools.
 ///
-/// The caller owns the `PostgresClient` and runs it (`client.run()` in a task, or as a
-/// ServiceLifecycle service); ``open(client:additionalMigrations:logger:)`` applies the schema
-/// migrations, and ``withStore(configuration:additionalMigrations:logger:_:)`` does both for a
-/// scoped use. Writes run in READ COMMITTED transactions that lock the rows they depend on;
+/// Opened on a ``PostgresLocation`` (one or more hosts: ``open(location:additionalMigrations:settings:logger:)``),
+/// every transaction goes to the primary, which a ``PostgresPrimaryLocator`` finds and follows
+/// across failovers; call ``close()`` when done. Opened on a caller's `PostgresClient`
+/// (``open(client:additionalMigrations:logger:)``), the caller runs and shuts down that client,
+/// and ``withStore(configuration:additionalMigrations:logger:_:)`` does both for a scoped use.
+/// While no primary is reachable, operations throw ``GalleryError/unavailable(retryAfterSeconds:reason:)``;
+/// a change whose connection failed during its commit throws ``GalleryError/outcomeUnknown(operation:retryAfterSeconds:)``.
+/// Writes run in READ COMMITTED transactions that lock the rows they depend on;
 /// reads run in REPEATABLE READ, READ ONLY transactions so they see one snapshot. A change to a
 /// gallery's subjects or templates updates the gallery's revision first, so such changes to one
 /// gallery commit one after another, and every writer locks the gallery row before a subject row.
 public final class PostgresGalleryStore: GalleryStore {
-    let client: PostgresClient
+    /// Finds the primary and runs each transaction on it.
+    public let primary: PostgresPrimaryLocator
     let logger: Logger
 
-    private init(client: PostgresClient, logger: Logger) {
-        self.client = client
+    private init(primary: PostgresPrimaryLocator, logger: Logger) {
+        self.primary = primary
         self.logger = logger
     }
 
@@ -26,10 +31,38 @@ public final class PostgresGalleryStore: GalleryStore {
         client: PostgresClient, additionalMigrations: [SchemaMigration] = [],
         logger: Logger = Logger(label: "biomatch.gallery.postgres")
     ) async throws(GalleryError) -> PostgresGalleryStore {
+        try await open(primary: PostgresPrimaryLocator(client: client, logger: logger), additionalMigrations, logger)
+    }
+
+    /// Connects to the primary among `location`'s hosts, applies the store's migrations, then
+    /// `additionalMigrations`, and returns the store; ``close()`` shuts its connections down.
+    /// Throws ``GalleryError/unavailable(retryAfterSeconds:reason:)`` when no host is primary.
+    public static func open(
+        location: PostgresLocation, additionalMigrations: [SchemaMigration] = [],
+        settings: PostgresPrimaryLocator.Settings = .init(),
+        logger: Logger = Logger(label: "biomatch.gallery.postgres")
+    ) async throws(GalleryError) -> PostgresGalleryStore {
+        let locator = PostgresPrimaryLocator(location: location, settings: settings, logger: logger)
+        do {
+            return try await open(primary: locator, additionalMigrations, logger)
+        } catch {
+            await locator.close()
+            throw error
+        }
+    }
+
+    private static func open(
+        primary: PostgresPrimaryLocator, _ additionalMigrations: [SchemaMigration], _ logger: Logger
+    ) async throws(GalleryError) -> PostgresGalleryStore {
         try SQLIdentifier.validate(additionalMigrations)
-        let store = PostgresGalleryStore(client: client, logger: logger)
+        let store = PostgresGalleryStore(primary: primary, logger: logger)
         try await store.migrate(PostgresSchema.migrations + additionalMigrations)
         return store
+    }
+
+    /// Shuts down the connections the store opened itself (none for a store on a caller's client).
+    public func close() async {
+        await primary.close()
     }
 
     /// Runs a client for `configuration` while `body` uses a store on it, then shuts the client down.
@@ -87,36 +120,26 @@ public final class PostgresGalleryStore: GalleryStore {
 
     // MARK: - Transactions
 
-    /// Runs `body` in one transaction; GalleryErrors thrown inside pass through, others are wrapped.
+    /// Runs `body` in one transaction on the primary; GalleryErrors thrown inside pass through,
+    /// others are wrapped (see ``PostgresPrimaryLocator`` for a lost primary and an unknown outcome).
     private func write<T: Sendable>(
-        _ operation: String, _ body: (PostgresConnection, Logger) async throws -> T
+        _ operation: String, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T
     ) async throws(GalleryError) -> T {
         let logger = self.logger
-        do {
-            return try await client.withTransaction(logger: logger) { connection in
-                try await body(connection, logger)
-            }
-        } catch {
-            throw Self.galleryError(error, operation: operation)
+        return try await primary.transaction(operation, readOnly: false, logger: logger) { connection in
+            try await body(connection, logger)
         }
     }
 
     /// Runs `body` in a read-only transaction on one snapshot.
     private func read<T: Sendable>(
-        _ operation: String, _ body: (PostgresConnection, Logger) async throws -> T
+        _ operation: String, _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> T
     ) async throws(GalleryError) -> T {
-        try await write(operation) { connection, logger in
+        let logger = self.logger
+        return try await primary.transaction(operation, readOnly: true, logger: logger) { connection in
             try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
             return try await body(connection, logger)
         }
-    }
-
-    private static func galleryError(_ error: any Error, operation: String) -> GalleryError {
-        if let error = error as? GalleryError { return error }
-        if let transactionError = error as? PostgresTransactionError, let closureError = transactionError.closureError {
-            return galleryError(closureError, operation: operation)
-        }
-        return .storageFailure(operation: operation, underlying: error)
     }
 
     /// True when `error` is PostgreSQL's unique violation of `constraint`.
@@ -453,6 +476,50 @@ public final class PostgresGalleryStore: GalleryStore {
 
     // MARK: - Companion records
 
+    // MARK: - Work leases
+
+    /// Milliseconds since 1970 by the database server's clock, so the nodes' clocks need not agree.
+    private static let serverMilliseconds = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+
+    public func claimLease(_ name: String, holder: String, duration: Duration) async throws(GalleryError) -> WorkLease {
+        try WorkLease.validate(name: name, holder: holder, duration: duration)
+        let milliseconds = WorkLease.milliseconds(duration)
+        return try await write("claiming the lease '\(name)'") { connection, logger in
+            var claim = PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO work_leases (name, holder, expires_at_ms) VALUES ($1, $2, \(Self.serverMilliseconds) + $3)
+                    ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at_ms = EXCLUDED.expires_at_ms
+                    WHERE work_leases.holder = EXCLUDED.holder OR work_leases.expires_at_ms <= \(Self.serverMilliseconds)
+                    """)
+            claim.binds.append(name)
+            claim.binds.append(holder)
+            claim.binds.append(milliseconds)
+            try await connection.query(claim, logger: logger)
+            var current = PostgresQuery(unsafeSQL: "SELECT holder, expires_at_ms FROM work_leases WHERE name = $1")
+            current.binds.append(name)
+            guard let row = try await connection.query(current, logger: logger).collect().first else {
+                throw StoredDataError.missingRow
+            }
+            let (currentHolder, expiry) = try row.decode((String, Int64).self)
+            return WorkLease(name: name, holder: currentHolder, expiresAt: StorageEncoding.date(milliseconds: expiry))
+        }
+    }
+
+    public func releaseLease(_ name: String, holder: String) async throws(GalleryError) {
+        try await write("releasing the lease '\(name)'") { connection, logger in
+            var release = PostgresQuery(
+                unsafeSQL: """
+                    UPDATE work_leases SET expires_at_ms = least(expires_at_ms, \(Self.serverMilliseconds))
+                    WHERE name = $1 AND holder = $2
+                    """)
+            release.binds.append(name)
+            release.binds.append(holder)
+            try await connection.query(release, logger: logger)
+        }
+    }
+
+    // MARK: - Companion records (appending)
+
     public func appendRecords(_ records: [CompanionRecord]) async throws(GalleryError) {
         for record in records { try SQLIdentifier.validate(record) }
         guard !records.isEmpty else { return }
@@ -633,7 +700,14 @@ public final class PostgresGalleryStore: GalleryStore {
     private static func append(
         _ record: CompanionRecord?, change: GalleryChange?, _ connection: PostgresConnection, _ logger: Logger
     ) async throws {
-        guard let record else { return }
+        for each in record?.appendOrder ?? [] {
+            try await appendOne(each, change: change, connection, logger)
+        }
+    }
+
+    private static func appendOne(
+        _ record: CompanionRecord, change: GalleryChange?, _ connection: PostgresConnection, _ logger: Logger
+    ) async throws {
         do {
             try await connection.query(
                 PostgresQuery(unsafeSQL: "LOCK TABLE \"\(record.table)\" IN SHARE ROW EXCLUSIVE MODE"), logger: logger)

@@ -1,7 +1,7 @@
 /// The PostgreSQL schema, as versioned migrations recorded in `schema_migrations`. A shipped
 /// migration is never edited: later changes are new migrations appended to ``migrations``.
 enum PostgresSchema {
-    static let migrations: [SchemaMigration] = [version1, version2]
+    static let migrations: [SchemaMigration] = [version1, version2, version3]
 
     /// The same tables as ``SQLiteSchema/version1``: times in integer milliseconds since 1970
     /// UTC, vectors as 512-byte bytea of little-endian Float32, attributes and quality as JSON text.
@@ -75,4 +75,17 @@ enum PostgresSchema {
         ORDER BY id
         LIMIT $3
         """
+
+    /// The work leases of ``SQLiteSchema/version3``; expiries by the server's clock.
+    static let version3 = SchemaMigration(
+        identifier: "gallery.v3-work-leases",
+        statements: [
+            """
+            CREATE TABLE work_leases (
+                name text PRIMARY KEY,
+                holder text NOT NULL,
+                expires_at_ms bigint NOT NULL
+            )
+            """
+        ])
 }

@@ -408,6 +408,39 @@ public final class SQLiteGalleryStore: GalleryStore {
 
     // MARK: - Companion records
 
+    // MARK: - Work leases
+
+    public func claimLease(_ name: String, holder: String, duration: Duration) async throws(GalleryError) -> WorkLease {
+        try WorkLease.validate(name: name, holder: holder, duration: duration)
+        let now = StorageEncoding.milliseconds(Date())
+        let expiry = now + WorkLease.milliseconds(duration)
+        return try await write("claiming the lease '\(name)'") { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO work_leases (name, holder, expires_at_ms) VALUES (?, ?, ?)
+                    ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at_ms = excluded.expires_at_ms
+                    WHERE work_leases.holder = excluded.holder OR work_leases.expires_at_ms <= ?
+                    """,
+                arguments: [name, holder, expiry, now])
+            guard let row = try Row.fetchOne(
+                db, sql: "SELECT holder, expires_at_ms FROM work_leases WHERE name = ?", arguments: [name])
+            else { throw StoredDataError.missingRow }
+            return WorkLease(
+                name: name, holder: row["holder"], expiresAt: StorageEncoding.date(milliseconds: row["expires_at_ms"]))
+        }
+    }
+
+    public func releaseLease(_ name: String, holder: String) async throws(GalleryError) {
+        let now = StorageEncoding.milliseconds(Date())
+        try await write("releasing the lease '\(name)'") { db in
+            try db.execute(
+                sql: "UPDATE work_leases SET expires_at_ms = min(expires_at_ms, ?) WHERE name = ? AND holder = ?",
+                arguments: [now, name, holder])
+        }
+    }
+
+    // MARK: - Companion records (appending)
+
     public func appendRecords(_ records: [CompanionRecord]) async throws(GalleryError) {
         for record in records { try SQLIdentifier.validate(record) }
         guard !records.isEmpty else { return }
@@ -529,7 +562,12 @@ public final class SQLiteGalleryStore: GalleryStore {
     /// Appends a companion row after the change it records, inside the same transaction; a
     /// writer transaction already excludes other appenders, so the previous row is stable.
     private static func append(_ record: CompanionRecord?, change: GalleryChange?, _ db: Database) throws {
-        guard let record else { return }
+        for each in record?.appendOrder ?? [] {
+            try appendOne(each, change: change, db)
+        }
+    }
+
+    private static func appendOne(_ record: CompanionRecord, change: GalleryChange?, _ db: Database) throws {
         do {
             let previous = try Row.fetchOne(
                 db, sql: "SELECT * FROM \"\(record.table)\" ORDER BY \"\(record.sequenceColumn)\" DESC LIMIT 1"

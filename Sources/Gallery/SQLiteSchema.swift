@@ -1,7 +1,7 @@
 /// The SQLite schema, as versioned migrations. A shipped migration is never edited: later
 /// changes are new migrations appended to ``migrations``.
 enum SQLiteSchema {
-    static let migrations: [SchemaMigration] = [version1, version2]
+    static let migrations: [SchemaMigration] = [version1, version2, version3]
 
     /// Galleries, subjects and templates. Times are integer milliseconds since 1970 UTC;
     /// vectors are 128 little-endian Float32 values; attributes and quality are JSON text.
@@ -86,4 +86,17 @@ enum SQLiteSchema {
         ORDER BY id
         LIMIT ?
         """
+
+    /// Work leases (``WorkLease``): one row per named job, its holder and expiry.
+    static let version3 = SchemaMigration(
+        identifier: "gallery.v3-work-leases",
+        statements: [
+            """
+            CREATE TABLE work_leases (
+                name TEXT PRIMARY KEY,
+                holder TEXT NOT NULL,
+                expires_at_ms INTEGER NOT NULL
+            )
+            """
+        ])
 }

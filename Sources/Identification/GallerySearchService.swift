@@ -192,10 +192,14 @@ public final class GallerySearchService: Sendable {
         return try await body()
     }
 
-    /// After a store call failed: a storage failure may have committed anyway, so the index
-    /// (of `index`, or of every gallery when it is not known) is no longer trusted to match.
+    /// After a store call failed: a storage failure or a commit of unknown outcome may have
+    /// committed anyway, so the index (of `index`, or of every gallery when it is not known) is
+    /// no longer trusted to match.
     private func noteFailure(_ error: GalleryError, index: GalleryIndex?) {
-        guard case .storageFailure = error else { return }
+        switch error {
+        case .storageFailure, .outcomeUnknown: break
+        default: return
+        }
         if let index { index.distrust() } else { activity.withLock { $0.isUncertain = true } }
     }
 

@@ -1,17 +1,21 @@
 import CPNG
+import CTurboJPEG
 
 /// Why an image could not be encoded.
 public enum ImageEncodingError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The image has no pixels; PNG cannot hold an empty image.
     case emptyImage
-    /// libpng refused; `reason` is its message.
+    /// libpng or libjpeg-turbo refused; `reason` is its message.
     case libraryFailure(reason: String)
+    /// A JPEG quality outside 1...100.
+    case invalidQuality(Int)
 
     /// One sentence for logs.
     public var description: String {
         switch self {
         case .emptyImage: "Cannot encode an image with no pixels."
-        case .libraryFailure(let reason): "libpng could not encode the image: \(reason)"
+        case .libraryFailure(let reason): "The image library could not encode the image: \(reason)"
+        case .invalidQuality(let quality): "JPEG quality must be between 1 and 100, not \(quality)."
         }
     }
 }
@@ -47,6 +51,27 @@ extension RGBImage {
         }
         guard written != 0 else { throw .libraryFailure(reason: Self.message(of: image)) }
         return Array(encoded.prefix(capacity))
+    }
+
+    /// The image as a baseline JPEG at `quality` (1-100) with 4:2:0 chroma subsampling, as cameras
+    /// and web uploads make them: lossy, for degradation protocols and tests of the decoder.
+    public func jpegData(quality: Int) throws(ImageEncodingError) -> [UInt8] {
+        guard width > 0, height > 0 else { throw .emptyImage }
+        guard (1...100).contains(quality) else { throw .invalidQuality(quality) }
+        guard let handle = tjInitCompress() else { throw .libraryFailure(reason: "tjInitCompress failed") }
+        defer { tjDestroy(handle) }
+        var output: UnsafeMutablePointer<UInt8>?
+        var size: UInt = 0
+        let status = pixels.withUnsafeBufferPointer { pixels in
+            tjCompress2(
+                handle, pixels.baseAddress, Int32(width), 0, Int32(height), Int32(TJPF_RGB.rawValue), &output, &size,
+                Int32(TJSAMP_420.rawValue), Int32(quality), 0)
+        }
+        defer { if let output { tjFree(output) } }
+        guard status == 0, let output else {
+            throw .libraryFailure(reason: String(cString: tjGetErrorStr2(handle)))
+        }
+        return Array(UnsafeBufferPointer(start: output, count: Int(size)))
     }
 
     private static func message(of image: png_image) -> String {

@@ -48,6 +48,16 @@ public struct Installation: Sendable, Equatable {
     public func preparedFile(of model: PinnedModel) -> URL {
         preparedModelsDirectory.appending(path: model.preparedFileName)
     }
+
+    /// The shipped file of a dlib model.
+    public func originalFile(of model: PinnedDlibModel) -> URL {
+        originalModelsDirectory.appending(path: model.originalFileName)
+    }
+
+    /// The prepared file of a dlib model, or nil for one that is used as shipped.
+    public func preparedFile(of model: PinnedDlibModel) -> URL? {
+        model.preparedFileName.map { preparedModelsDirectory.appending(path: $0) }
+    }
 }
 
 /// The two face models BioMatch runs, pinned by the hash of the file as shipped.
@@ -86,6 +96,47 @@ public enum PinnedModel: String, Sendable, CaseIterable, Codable {
         switch self {
         case .yunet: "yunet-2023mar"
         case .sface: "sface-2021dec"
+        }
+    }
+}
+
+/// dlib's face models (the second recognition engine), from `face-recognition-models` 0.3.0,
+/// pinned by the hash of each file as shipped.
+public enum PinnedDlibModel: String, Sendable, CaseIterable, Codable {
+    /// dlib's ResNet face descriptor (128-D), converted to an ONNX graph by `biomatch models prepare`.
+    case resNet = "dlib-resnet"
+    /// dlib's 5-point shape predictor (eye corners, nose base), read as shipped.
+    case shapePredictor5 = "dlib-shape-predictor-5"
+
+    /// File name inside the face-recognition-models package.
+    public var originalFileName: String {
+        switch self {
+        case .resNet: "dlib_face_recognition_resnet_model_v1.dat"
+        case .shapePredictor5: "shape_predictor_5_face_landmarks.dat"
+        }
+    }
+
+    /// SHA-256 of the shipped file; BioMatch refuses other files unless told otherwise.
+    public var originalSHA256: String {
+        switch self {
+        case .resNet: "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"
+        case .shapePredictor5: "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888"
+        }
+    }
+
+    /// File name of the prepared model, or nil when the shipped file is used directly.
+    public var preparedFileName: String? {
+        switch self {
+        case .resNet: "dlib_face_recognition_resnet_model_v1.prepared.onnx"
+        case .shapePredictor5: nil
+        }
+    }
+
+    /// Name and version recorded with every template and landmark set.
+    public var modelIdentifier: String {
+        switch self {
+        case .resNet: "dlib-resnet-v1"
+        case .shapePredictor5: "dlib-shape-predictor-5"
         }
     }
 }

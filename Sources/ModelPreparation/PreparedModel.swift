@@ -35,27 +35,48 @@ public struct ModelStatus: Sendable, Equatable {
 }
 
 /// The JSON file beside the prepared models recording how each was made.
-struct PreparationManifest: Codable, Equatable {
+///
+/// Shared by every preparer (this module's and other engines'): each keeps its own entries and
+/// leaves the others untouched.
+public struct PreparationManifest: Codable, Equatable, Sendable {
     /// One model's record; the file is stored by name so the home folder can move.
-    struct Entry: Codable, Equatable {
-        var fileName: String
-        var sha256: String
-        var sourceSHA256: String
-        var toolVersion: String
-        var preparedAt: Date
+    public struct Entry: Codable, Equatable, Sendable {
+        /// The prepared file's name in the prepared-models folder.
+        public var fileName: String
+        /// SHA-256 of the prepared file.
+        public var sha256: String
+        /// SHA-256 of the source it was prepared from.
+        public var sourceSHA256: String
+        /// The revision of the pass that wrote it.
+        public var toolVersion: String
+        /// When it was written, in whole seconds (``PreparationManifest/storedDate(_:)``).
+        public var preparedAt: Date
+
+        public init(fileName: String, sha256: String, sourceSHA256: String, toolVersion: String, preparedAt: Date) {
+            self.fileName = fileName
+            self.sha256 = sha256
+            self.sourceSHA256 = sourceSHA256
+            self.toolVersion = toolVersion
+            self.preparedAt = preparedAt
+        }
     }
 
-    static let fileName = "manifest.json"
+    /// The manifest's file name in the prepared-models folder.
+    public static let fileName = "manifest.json"
 
     /// `date` at the precision the manifest stores (whole seconds), so a record reads back equal.
-    static func storedDate(_ date: Date) -> Date {
+    public static func storedDate(_ date: Date) -> Date {
         Date(timeIntervalSinceReferenceDate: date.timeIntervalSinceReferenceDate.rounded(.down))
     }
 
-    /// Records keyed by `PinnedModel.rawValue`.
-    var models: [String: Entry] = [:]
+    /// Records keyed by model name (`PinnedModel.rawValue` for this module's models).
+    public var models: [String: Entry] = [:]
 
-    static func read(from file: URL) throws(ModelPreparationError) -> PreparationManifest {
+    /// An empty manifest.
+    public init() {}
+
+    /// The manifest in `file`, or an empty one when the file does not exist.
+    public static func read(from file: URL) throws(ModelPreparationError) -> PreparationManifest {
         guard FileManager.default.fileExists(atPath: file.path) else { return PreparationManifest() }
         do {
             let decoder = JSONDecoder()
@@ -66,7 +87,8 @@ struct PreparationManifest: Codable, Equatable {
         }
     }
 
-    func write(to file: URL) throws(ModelPreparationError) {
+    /// Writes the manifest atomically.
+    public func write(to file: URL) throws(ModelPreparationError) {
         do {
             let encoder = JSONEncoder()
             encoder.dateEncodingStrategy = .iso8601

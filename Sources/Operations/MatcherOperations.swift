@@ -50,7 +50,11 @@ public final class MatcherOperations: Sendable {
     /// The migrations a store needs before operations open on it: the audit log, keys and review tables.
     public static func migrations(for dialect: SQLDialect) -> [SchemaMigration] {
         GovernanceSchema.migrations(for: dialect) + ReviewSchema.migrations(for: dialect)
+            + IdempotencyRecords.migrations(for: dialect)
     }
+
+    /// The stored outcomes of requests made with an idempotency key.
+    public var idempotency: IdempotencyRecords { IdempotencyRecords(store: store) }
 
     /// Opens the operations over a store opened with ``migrations(for:)``, loading every
     /// gallery's index from its snapshot in `snapshotDirectory` when that is fresh and rebuilding
@@ -157,22 +161,27 @@ public final class MatcherOperations: Sendable {
 
     /// Enrols a subject: every photo must hold exactly one face of acceptable quality, or
     /// nothing is stored.
+    /// `outcome`, if given, commits in the enrolment's transaction after its audit record (the
+    /// stored response of an idempotent request: ``IdempotencyRecords``).
     @discardableResult
-    public func enrol(_ request: EnrolmentRequest, by caller: Caller) async throws(OperationError) -> EnrolledSubject {
+    public func enrol(
+        _ request: EnrolmentRequest, by caller: Caller, outcome: CompanionRecord? = nil
+    ) async throws(OperationError) -> EnrolledSubject {
         try authorize(caller, .enrol(request.gallery))
         _ = try galleryRecord(request.gallery)
         let samples = try await examineAll(request.images)
-        return try await enrol(request, samples: samples, by: caller)
+        return try await enrol(request, samples: samples, by: caller, outcome: outcome)
     }
 
     /// Enrols a subject from samples already examined (bulk enrolment examines photos in
     /// parallel, then stores them in order).
     @discardableResult
     public func enrol(
-        _ request: EnrolmentRequest, samples: [EnrolmentSample], by caller: Caller
+        _ request: EnrolmentRequest, samples: [EnrolmentSample], by caller: Caller, outcome: CompanionRecord? = nil
     ) async throws(OperationError) -> EnrolledSubject {
         try authorize(caller, .enrol(request.gallery))
-        let companion = try companion(for: .subjectEnrolled(by: caller, galleryName: request.gallery))
+        var companion = try companion(for: .subjectEnrolled(by: caller, galleryName: request.gallery))
+        if let outcome { companion.followers.append(outcome) }
         let enrolled: EnrolledSubject
         do {
             enrolled = try await identification.enrol(
@@ -202,13 +211,15 @@ public final class MatcherOperations: Sendable {
     }
 
     /// Adds photos to an enrolled subject, all or nothing.
+    /// `outcome` as for ``enrol(_:by:outcome:)``.
     public func addImages(
-        gallery: String, reference: String, images: [[UInt8]], by caller: Caller
+        gallery: String, reference: String, images: [[UInt8]], by caller: Caller, outcome: CompanionRecord? = nil
     ) async throws(OperationError) -> [TemplateRecord] {
         try authorize(caller, .enrol(gallery))
         _ = try galleryRecord(gallery)
         let samples = try await examineAll(images)
-        let companion = try companion(for: .templatesAdded(by: caller, galleryName: gallery))
+        var companion = try companion(for: .templatesAdded(by: caller, galleryName: gallery))
+        if let outcome { companion.followers.append(outcome) }
         let added: [TemplateRecord]
         do {
             added = try await identification.addTemplates(
@@ -533,5 +544,19 @@ public final class MatcherOperations: Sendable {
             "rollDegrees": Float(quality.rollDegrees), "sharpness": Float(quality.sharpness),
             "brightness": Float(quality.brightness), "contrast": Float(quality.contrast),
         ]
+    }
+}
+
+extension GalleryStoreLocation {
+    /// Opens the store at this location with the tables operations need (``MatcherOperations/migrations(for:)``).
+    public func openForOperations(
+        snapshotDirectory: URL? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
+        installation: Installation = .fromEnvironment(), settings: PostgresPrimaryLocator.Settings = .init(),
+        waitForPrimary: Duration = .zero
+    ) async throws(GalleryError) -> OpenedGalleryStore {
+        try await open(
+            sqliteMigrations: MatcherOperations.migrations(for: .sqlite),
+            postgresMigrations: MatcherOperations.migrations(for: .postgresql), snapshotDirectory: snapshotDirectory,
+            environment: environment, installation: installation, settings: settings, waitForPrimary: waitForPrimary)
     }
 }

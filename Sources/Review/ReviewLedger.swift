@@ -181,9 +181,12 @@ public struct ReviewLedger: Sendable {
     /// Throws ``ReviewError/unknownCase(_:)``, ``ReviewError/forbidden(_:)``,
     /// ``ReviewError/candidateNotInCase(_:subject:)``, ``ReviewError/alreadyDecided(_:)`` or
     /// ``ReviewError/invalidDecision(reason:)`` (an empty or overlong note).
+    /// `follower`, if given, commits in the decision's transaction, made from the decision (the
+    /// stored response of an idempotent request).
     @discardableResult
     public func decide(
-        _ verdict: ReviewVerdict, on subject: SubjectRecord.ID, in caseID: ReviewCase.ID, note: String, by caller: Caller
+        _ verdict: ReviewVerdict, on subject: SubjectRecord.ID, in caseID: ReviewCase.ID, note: String, by caller: Caller,
+        follower: DecisionFollower? = nil
     ) async throws(ReviewError) -> ReviewDecision {
         let note = try Self.checkedNote(note)
         let current = try await loadCase(caseID)
@@ -222,8 +225,23 @@ public struct ReviewLedger: Sendable {
                 "audit_sequence": .integer(sequence), "decided_at_ms": .integer(decidedAt),
             ]
         }
+        @Sendable func decision(id: Int64, sequence: Int64) -> ReviewDecision {
+            ReviewDecision(
+                id: ReviewDecision.ID(id), caseID: caseID, subjectID: subject, verdict: verdict, note: note,
+                reviewer: reviewer, auditSequence: sequence, decidedAt: Date(timeIntervalSince1970: Double(decidedAt) / 1000))
+        }
+        var records = [auditRecord, decisionRecord]
+        if let follower {
+            records.append(
+                CompanionRecord(table: follower.table, sequenceColumn: follower.sequenceColumn) { _ in
+                    guard let id = decisionID.value, let sequence = auditSequence.value else {
+                        throw ReviewError.malformedRow(table: table, reason: "the decision was not written before its follower")
+                    }
+                    return try follower.makeRow(decision(id: id, sequence: sequence))
+                })
+        }
         do {
-            try await store.appendRecords([auditRecord, decisionRecord])
+            try await store.appendRecords(records)
         } catch {
             let mapped = ReviewError.unwrap(error)
             // A decision or an erasure that committed since the case was read makes the insert
@@ -238,9 +256,7 @@ public struct ReviewLedger: Sendable {
         guard let id = decisionID.value, let sequence = auditSequence.value else {
             throw .malformedRow(table: table, reason: "the store appended no decision")
         }
-        return ReviewDecision(
-            id: ReviewDecision.ID(id), caseID: caseID, subjectID: subject, verdict: verdict, note: note,
-            reviewer: reviewer, auditSequence: sequence, decidedAt: Date(timeIntervalSince1970: Double(decidedAt) / 1000))
+        return decision(id: id, sequence: sequence)
     }
 
     static func checkedNote(_ note: String) throws(ReviewError) -> String {
@@ -458,5 +474,22 @@ public struct ReviewLedger: Sendable {
             throw reader.malformed("quality is not a JSON object of numbers")
         }
         return quality
+    }
+}
+
+/// A record that commits in a review decision's transaction, made from the decision.
+public struct DecisionFollower: Sendable {
+    /// Its companion table.
+    public var table: String
+    /// The table's sequence column.
+    public var sequenceColumn: String
+    /// Builds its row from the decision, inside the transaction.
+    public var makeRow: @Sendable (ReviewDecision) throws -> StoreRow
+
+    /// Describes a follower.
+    public init(table: String, sequenceColumn: String, makeRow: @escaping @Sendable (ReviewDecision) throws -> StoreRow) {
+        self.table = table
+        self.sequenceColumn = sequenceColumn
+        self.makeRow = makeRow
     }
 }

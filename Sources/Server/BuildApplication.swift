@@ -43,11 +43,12 @@ public func buildRouter(configuration: ServerConfiguration, dependencies: Server
     let v1 = router.group("v1")
         .add(middleware: AuthenticationMiddleware(keys: operations.keys))
         .add(middleware: RateLimitMiddleware(limiter: RateLimiter(limit: configuration.rateLimit)))
+    let idempotent = IdempotentRequests(operations: operations, inFlight: InFlightKeys())
     GalleryRoutes(operations: operations).addRoutes(to: v1)
-    SubjectRoutes(operations: operations).addRoutes(to: v1)
+    SubjectRoutes(operations: operations, idempotent: idempotent).addRoutes(to: v1)
     MatchingRoutes(operations: operations).addRoutes(to: v1)
     AuditRoutes(operations: operations).addRoutes(to: v1)
-    ReviewRoutes(operations: operations).addRoutes(to: v1)
+    ReviewRoutes(operations: operations, idempotent: idempotent).addRoutes(to: v1)
 
     addMethodNotAllowedRoutes(to: router)
     return router

@@ -1,3 +1,4 @@
+import FaceEngine
 import Hummingbird
 
 /// What `GET /health` reports: enough to tell which build and which models answer.
@@ -32,6 +33,8 @@ public struct HealthReport: ResponseEncodable, Decodable, Sendable, Equatable {
     public var models: [ModelFile]
     /// Where galleries are stored, e.g. `sqlite` and the file's path.
     public var storage: String?
+    /// The recognition engines installed, with their model files' digests, default first.
+    public var engines: [RecognitionEngineProfile]?
 
     /// A report for a running service.
     public init(version: String, onnxRuntimeVersion: String, models: [ModelFile], storage: String? = nil) {

@@ -34,7 +34,7 @@ struct AuditCommand: AsyncParsableCommand {
             help: "With --jsonl: the head (SEQUENCE:HASH) of the entry before the file's first, for an export made with --after.")
         var startingAfter: String?
 
-        @OptionGroup var database: GovernanceDatabaseOptions
+        @OptionGroup var database: StoreOptions
 
         func validate() throws {
             if let anchor, AuditHead(anchor) == nil {
@@ -57,7 +57,7 @@ struct AuditCommand: AsyncParsableCommand {
                     exportLines: text.split(separator: "\n", omittingEmptySubsequences: false),
                     startingAfter: startingAfter.flatMap(AuditHead.init), anchor: anchorHead)
             } else {
-                verification = try await AuditVerifier.verify(AuditLog(store: try database.openStore()), anchor: anchorHead)
+                verification = try await AuditVerifier.verify(AuditLog(store: try await database.openStore()), anchor: anchorHead)
             }
             switch verification {
             case .intact:
@@ -87,7 +87,7 @@ struct AuditCommand: AsyncParsableCommand {
         @Option(help: "Only entries after this sequence number (an incremental export).")
         var after: Int64?
 
-        @OptionGroup var database: GovernanceDatabaseOptions
+        @OptionGroup var database: StoreOptions
 
         func validate() throws {
             guard jsonl else { throw ValidationError("pass --jsonl (JSON Lines is the only export format)") }
@@ -95,7 +95,7 @@ struct AuditCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let log = AuditLog(store: try database.openStore())
+            let log = AuditLog(store: try await database.openStore())
             let output = FileHandle.standardOutput
             try await log.export(after: after) { lines in
                 output.write(Data(lines.map { $0 + "\n" }.joined().utf8))

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Evaluation
+import FaceEngine
 import Foundation
+import Installation
 
 /// `biomatch calibrate --dataset DIR --fmr 1e-4 [--json]`.
 struct CalibrateCommand: AsyncParsableCommand {
@@ -28,19 +30,47 @@ struct CalibrateCommand: AsyncParsableCommand {
     @Flag(help: "Do not report progress on standard error.")
     var quiet = false
 
+    @Option(help: "Engine to calibrate (see `biomatch engines list`), or 'fusion' for the fusion of every installed engine; default: the default engine. A distance engine's threshold is printed negated.")
+    var engine: String?
+
     func validate() throws {
         guard fmr > 0, fmr < 1 else { throw ValidationError("--fmr must lie strictly between 0 and 1") }
     }
 
     func run() async throws {
-        let engine = try engineOptions.makeEngine()
+        let detector = try engineOptions.makeEngine()
         let result: DatasetCalibration
-        do {
-            result = try await DatasetCalibration.measure(
-                datasetAt: URL(filePath: dataset), engine: engine, targetFalseMatchRate: fmr,
-                progress: quiet ? nil : progressReporter(verb: "analysed"))
-        } catch {
-            throw CommandFailure(error.description)
+        if let engine {
+            let registry = try EngineOptions.registry(faceEngine: detector, installation: .fromEnvironment())
+            let fuse = engine == "fusion"
+            let engines: [any RecognitionEngine]
+            if fuse {
+                engines = registry.engines
+            } else {
+                engines = [try registry.engine(named: engine)]
+            }
+            do {
+                let dataset = try LabelledDataset.load(from: URL(filePath: self.dataset))
+                let extraction = await EngineExtraction.extract(
+                    from: dataset, detector: detector, engines: engines,
+                    progress: quiet ? nil : progressReporter(verb: "analysed"))
+                if fuse {
+                    let model = try FusionModel.fit(on: extraction.clean)
+                    result = try DatasetCalibration(templates: model.fuse(extraction.clean), targetFalseMatchRate: fmr, fusion: model)
+                } else {
+                    result = try DatasetCalibration(templates: extraction.clean[0], targetFalseMatchRate: fmr)
+                }
+            } catch {
+                throw CommandFailure(error.description)
+            }
+        } else {
+            do {
+                result = try await DatasetCalibration.measure(
+                    datasetAt: URL(filePath: dataset), engine: detector, targetFalseMatchRate: fmr,
+                    progress: quiet ? nil : progressReporter(verb: "analysed"))
+            } catch {
+                throw CommandFailure(error.description)
+            }
         }
         if json {
             // The text output carries the warning itself; JSON readers may not look at the field.
@@ -62,6 +92,12 @@ struct CalibrateCommand: AsyncParsableCommand {
             "\(result.dataset.path): \(result.dataset.people) people, \(result.enrolment.templates)/"
                 + "\(result.enrolment.images) images yielded a template")
         lines.append("\(rates.genuineComparisons) genuine and \(rates.impostorComparisons) impostor comparisons")
+        lines.append("engine \(result.engine.engine) (\(result.engine.templateModel)), scores as \(result.engine.comparison.higherIsMoreAlike ? "similarities" : "negated distances")")
+        if let fusion = result.fusion {
+            for part in fusion.parts {
+                lines.append("  fusion part \(part.engine): impostor mean \(part.impostorMean), sd \(part.impostorDeviation)")
+            }
+        }
         lines.append(
             "threshold for FMR <= \(calibration.targetFalseMatchRate): \(calibration.threshold) "
                 + "(FMR \(formatRate(rates.falseMatchRate)) = \(rates.falseMatches)/\(rates.impostorComparisons), "

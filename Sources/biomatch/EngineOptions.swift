@@ -2,6 +2,7 @@ import ArgumentParser
 import FaceEngine
 import Foundation
 import Installation
+import SFaceEngine
 
 /// Face-engine settings shared by every command that analyses images.
 struct EngineOptions: ParsableArguments {
@@ -32,6 +33,23 @@ struct EngineOptions: ParsableArguments {
     /// Loads the engine from the installation named by the environment.
     func makeEngine() throws -> FaceEngine {
         try FaceEngine(installation: .fromEnvironment(), configuration: configuration)
+    }
+
+    /// The recognition engines this build installs, on `faceEngine`'s shared detector and
+    /// runtime: the one place that names them.
+    static func registry(faceEngine: FaceEngine, installation: Installation) throws -> RecognitionEngineRegistry {
+        let engines: [any RecognitionEngine] = [
+            SFaceRecognitionEngine(faceEngine: faceEngine, installation: installation)
+        ]
+        return try RecognitionEngineRegistry(engines: engines, defaultIdentifier: SFaceRecognitionEngine.identifier)
+    }
+}
+
+extension RecognitionEngineRegistry {
+    /// Every engine's profile, the default engine's first.
+    var profilesDefaultFirst: [RecognitionEngineProfile] {
+        let profiles = engines.map(\.profile)
+        return profiles.filter { $0.identifier == defaultIdentifier } + profiles.filter { $0.identifier != defaultIdentifier }
     }
 }
 

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Evaluation
+import FaceEngine
 import Foundation
+import Installation
 
 /// `biomatch evaluate DATASET_DIR [--groups groups.csv] --out DIR [--threshold 0.363]`.
 struct EvaluateCommand: AsyncParsableCommand {
@@ -12,7 +14,11 @@ struct EvaluateCommand: AsyncParsableCommand {
             Every pair of templates is compared (DET curve, EER, FMR/FNMR at the threshold and at target \
             FMRs); the first image of each person is enrolled and the others are searched 1:N (rank hit \
             rates, FNIR at FPIR 0.1 and 0.01). With --groups (CSV of person,group lines), FMR and FNMR \
-            per group at the threshold and their largest-to-smallest ratio.
+            per group at the threshold and their largest-to-smallest ratio. With --engines (for example \
+            sface,dlib,fusion) every engine runs on the same detections and one report shows them side by \
+            side, each DET curve on one plot; 'fusion' adds the engines' fused comparison. --degrade adds \
+            the seeded degraded-probe protocol (low resolution, blur, JPEG, occlusion, gamma): each \
+            person's first image enrolled clean, every other image degraded once per kind and searched.
             """)
 
     @OptionGroup var engineOptions: EngineOptions
@@ -32,11 +38,24 @@ struct EvaluateCommand: AsyncParsableCommand {
     @Flag(help: "Do not report progress on standard error.")
     var quiet = false
 
+    @Option(help: "Engines side by side, comma-separated (see `biomatch engines list`); 'fusion' adds their fusion.")
+    var engines: String?
+
+    @Flag(help: "Add the seeded degraded-probe protocol (low resolution, blur, JPEG, occlusion, gamma).")
+    var degrade = false
+
+    @Option(help: "Seed of the degraded-probe protocol.")
+    var seed: UInt64 = 20_261_207
+
     func validate() throws {
         guard (-1...1).contains(threshold) else { throw ValidationError("--threshold must lie in -1...1") }
     }
 
     func run() async throws {
+        if engines != nil || degrade {
+            try await runSideBySide()
+            return
+        }
         let engine = try engineOptions.makeEngine()
         let report: EvaluationReport
         let written: (html: URL, json: URL)
@@ -50,6 +69,50 @@ struct EvaluateCommand: AsyncParsableCommand {
             throw CommandFailure(error.description)
         }
         print(Self.summary(of: report))
+        print("wrote \(written.html.path)")
+        print("wrote \(written.json.path)")
+    }
+
+    /// Every engine named (and their fusion) on the same detections, one report.
+    private func runSideBySide() async throws {
+        let installation = Installation.fromEnvironment()
+        let detector = try engineOptions.makeEngine()
+        let registry = try EngineOptions.registry(faceEngine: detector, installation: installation)
+        let names = (engines ?? registry.defaultIdentifier).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let fuse = names.contains("fusion")
+        let selected = try registry.engines(named: names.filter { $0 != "fusion" })
+        var thresholds: [String: Float] = [:]
+        for engine in selected {
+            let profile = engine.profile
+            thresholds[profile.identifier] = profile.comparison.similarity(fromNative: profile.sameSubjectThreshold)
+        }
+        if selected.count == 1, let only = selected.first { thresholds[only.profile.identifier] = threshold }
+        let report: EngineComparisonReport
+        let written: (html: URL, json: URL)
+        do {
+            let dataset = try LabelledDataset.load(from: URL(filePath: self.dataset))
+            let groupLabels = try groups.map { file throws(EvaluationError) in try GroupLabels.load(from: URL(filePath: file), for: dataset) }
+            let extraction = await EngineExtraction.extract(
+                from: dataset, detector: detector, engines: selected, degradations: degrade ? ProbeDegradation.allCases : [],
+                seed: seed, progress: quiet ? nil : progressReporter(verb: "analysed"))
+            report = try EngineComparisonReport(
+                extraction: extraction, fuse: fuse, operatingThresholds: thresholds, groups: groupLabels, groupsFile: groups)
+            written = try report.write(to: URL(filePath: out))
+        } catch {
+            throw CommandFailure(error.description)
+        }
+        for engineReport in report.engines {
+            print("== \(engineReport.engine.engine) (\(engineReport.engine.templateModel))")
+            print(Self.summary(of: engineReport))
+        }
+        if let degraded = report.degraded {
+            print("== degraded probes (seed \(degraded.seed))")
+            for figures in degraded.engines {
+                let points = figures.operatingPoints.map { "FNMR at FMR \($0.targetFalseMatchRate) \(formatRate($0.falseNonMatchRate))" }
+                print("\(figures.engine): \(points.joined(separator: ", ")), rank-1 \(formatRate(figures.rankOneHitRate)), "
+                    + "\(figures.failedProbes)/\(figures.genuineComparisons) probes without a template")
+            }
+        }
         print("wrote \(written.html.path)")
         print("wrote \(written.json.path)")
     }

@@ -8,13 +8,13 @@ import Installation
 import Operations
 
 /// The governed operations over the local store, for commands that analyse images.
-extension GovernanceDatabaseOptions {
+extension StoreOptions {
     /// Opens the store with the governance tables and the operations over it, loading each
     /// gallery's index from its snapshot beside the database when fresh (rebuilding otherwise).
     func openOperations(engine: FaceEngine) async throws -> MatcherOperations {
-        let store = try openStore()
+        let opened = try await open()
         return try await MatcherOperations.open(
-            store: store, engine: engine, snapshotDirectory: store.indexSnapshotDirectory,
+            store: opened.store, engine: engine, snapshotDirectory: opened.snapshotDirectory,
             indexEncoding: try IndexEncoding.fromEnvironment())
     }
 }
@@ -42,7 +42,7 @@ struct GalleryCommand: AsyncParsableCommand {
     struct CreateGallery: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a gallery.")
 
-        @OptionGroup var databaseOptions: GovernanceDatabaseOptions
+        @OptionGroup var databaseOptions: StoreOptions
         @Argument(help: "The gallery's unique name.") var name: String
         @Option(help: "Why the gallery exists: \(GalleryPurpose.allCases.map(\.rawValue).joined(separator: ", ")).")
         var purpose: GalleryPurpose
@@ -64,7 +64,7 @@ struct GalleryCommand: AsyncParsableCommand {
                 GalleryDraft(
                     name: name, description: description, purpose: purpose, retentionDays: retentionDays,
                     operatingThreshold: threshold),
-                by: GovernanceDatabaseOptions.caller)
+                by: StoreOptions.caller)
             print("created \(describe(record))")
         }
     }
@@ -73,10 +73,10 @@ struct GalleryCommand: AsyncParsableCommand {
     struct ListGalleries: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List galleries.")
 
-        @OptionGroup var databaseOptions: GovernanceDatabaseOptions
+        @OptionGroup var databaseOptions: StoreOptions
 
         func run() async throws {
-            let store = try databaseOptions.openStore()
+            let store = try await databaseOptions.openStore()
             for record in try await store.galleries() {
                 let counts = try await store.counts(in: record.id)
                 print("\(describe(record)), \(counts.subjects) subjects, \(counts.templates) templates")
@@ -88,11 +88,11 @@ struct GalleryCommand: AsyncParsableCommand {
     struct ShowGallery: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one gallery.")
 
-        @OptionGroup var databaseOptions: GovernanceDatabaseOptions
+        @OptionGroup var databaseOptions: StoreOptions
         @Argument(help: "The gallery's name.") var name: String
 
         func run() async throws {
-            let store = try databaseOptions.openStore()
+            let store = try await databaseOptions.openStore()
             let record = try await store.gallery(named: name)
             let counts = try await store.counts(in: record.id)
             print("name:        \(record.name)")
@@ -112,7 +112,7 @@ struct GalleryCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "threshold", abstract: "Set a gallery's operating threshold; the reason goes to the audit log.")
 
-        @OptionGroup var databaseOptions: GovernanceDatabaseOptions
+        @OptionGroup var databaseOptions: StoreOptions
         @Argument(help: "The gallery's name.") var name: String
         @Argument(help: "The new operating threshold, -1...1.") var threshold: Float
         @Option(help: "Why the threshold changes (for example the calibration it comes from).") var reason: String
@@ -120,7 +120,7 @@ struct GalleryCommand: AsyncParsableCommand {
         func run() async throws {
             let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment(), configuration: FaceEngineConfiguration(keepsAlignedCrops: true)))
             let record = try await operations.setThreshold(
-                threshold, gallery: name, reason: reason, by: GovernanceDatabaseOptions.caller)
+                threshold, gallery: name, reason: reason, by: StoreOptions.caller)
             print("updated \(describe(record))")
         }
     }
@@ -130,7 +130,7 @@ struct GalleryCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "delete", abstract: "Erase a gallery with all its subjects and templates.")
 
-        @OptionGroup var databaseOptions: GovernanceDatabaseOptions
+        @OptionGroup var databaseOptions: StoreOptions
         @Argument(help: "The gallery's name.") var name: String
         @Flag(help: "Confirm the erasure; it cannot be undone.") var confirm = false
 
@@ -140,7 +140,7 @@ struct GalleryCommand: AsyncParsableCommand {
 
         func run() async throws {
             let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment(), configuration: FaceEngineConfiguration(keepsAlignedCrops: true)))
-            let erasure = try await operations.deleteGallery(name, by: GovernanceDatabaseOptions.caller)
+            let erasure = try await operations.deleteGallery(name, by: StoreOptions.caller)
             print("erased gallery '\(name)': \(erasure.counts.subjects) subjects, \(erasure.counts.templates) templates")
         }
     }
@@ -156,7 +156,7 @@ struct SubjectCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List a gallery's subjects, a page at a time.")
 
-        @OptionGroup var databaseOptions: GovernanceDatabaseOptions
+        @OptionGroup var databaseOptions: StoreOptions
         @Argument(help: "The gallery's name.") var gallery: String
         @Option(help: "Start after this subject id (the previous page's cursor).") var after: Int64?
         @Option(help: "Subjects per page.") var limit = 100
@@ -164,7 +164,7 @@ struct SubjectCommand: AsyncParsableCommand {
         func run() async throws {
             let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment(), configuration: FaceEngineConfiguration(keepsAlignedCrops: true)))
             let page = try await operations.subjects(
-                in: gallery, after: after.map(SubjectRecord.ID.init), limit: limit, by: GovernanceDatabaseOptions.caller)
+                in: gallery, after: after.map(SubjectRecord.ID.init), limit: limit, by: StoreOptions.caller)
             for subject in page.subjects {
                 print("\(subject.id.rawValue)  \(subject.externalReference)  enrolled \(subject.createdAt.formatted(.iso8601))")
             }
@@ -176,13 +176,13 @@ struct SubjectCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a subject and its templates (never the vectors).")
 
-        @OptionGroup var databaseOptions: GovernanceDatabaseOptions
+        @OptionGroup var databaseOptions: StoreOptions
         @Argument(help: "The gallery's name.") var gallery: String
         @Argument(help: "The subject's external reference.") var reference: String
 
         func run() async throws {
             let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment(), configuration: FaceEngineConfiguration(keepsAlignedCrops: true)))
-            let enrolled = try await operations.subject(reference, in: gallery, by: GovernanceDatabaseOptions.caller)
+            let enrolled = try await operations.subject(reference, in: gallery, by: StoreOptions.caller)
             print("subject:     \(enrolled.subject.externalReference) (id \(enrolled.subject.id.rawValue))")
             print("attributes:  \(enrolled.subject.attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))")
             print("retain until: \(enrolled.subject.retainUntil?.formatted(.iso8601) ?? "gallery rule")")
@@ -198,7 +198,7 @@ struct SubjectCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "add-images", abstract: "Add photos to an enrolled subject, all or nothing.")
 
-        @OptionGroup var databaseOptions: GovernanceDatabaseOptions
+        @OptionGroup var databaseOptions: StoreOptions
         @OptionGroup var engineOptions: EngineOptions
         @Argument(help: "The gallery's name.") var gallery: String
         @Argument(help: "The subject's external reference.") var reference: String
@@ -208,7 +208,7 @@ struct SubjectCommand: AsyncParsableCommand {
             let operations = try await databaseOptions.openOperations(engine: try engineOptions.makeEngine())
             let added = try await operations.addImages(
                 gallery: gallery, reference: reference, images: try images.map(readImageFile),
-                by: GovernanceDatabaseOptions.caller)
+                by: StoreOptions.caller)
             print("added \(added.count) template(s) to '\(reference)'")
             await operations.identification.writeSnapshots()
         }
@@ -219,7 +219,7 @@ struct SubjectCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Erase a subject at once: its templates leave the store and the index; the audit keeps hashes only.")
 
-        @OptionGroup var databaseOptions: GovernanceDatabaseOptions
+        @OptionGroup var databaseOptions: StoreOptions
         @Argument(help: "The gallery's name.") var gallery: String
         @Argument(help: "The subject's external reference.") var reference: String
         @Option(help: "Why the subject is erased (recorded in the audit log).") var reason = "erasure requested"
@@ -227,7 +227,7 @@ struct SubjectCommand: AsyncParsableCommand {
         func run() async throws {
             let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment(), configuration: FaceEngineConfiguration(keepsAlignedCrops: true)))
             let erasure = try await operations.eraseSubject(
-                reference, in: gallery, reason: reason, by: GovernanceDatabaseOptions.caller)
+                reference, in: gallery, reason: reason, by: StoreOptions.caller)
             print("erased '\(reference)' and \(erasure.templateIDs.count) template(s)")
             await operations.identification.writeSnapshots()
         }
@@ -244,7 +244,7 @@ struct EnrolCommand: AsyncParsableCommand {
         commandName: "enrol",
         abstract: "Enrol a subject from images, or a folder with one sub-folder of images per subject.")
 
-    @OptionGroup var databaseOptions: GovernanceDatabaseOptions
+    @OptionGroup var databaseOptions: StoreOptions
     @OptionGroup var engineOptions: EngineOptions
     @Argument(help: "The gallery's name.") var gallery: String
     @Option(help: "The subject's external reference (with IMG...).") var subject: String?
@@ -263,7 +263,7 @@ struct EnrolCommand: AsyncParsableCommand {
         if let subject {
             let enrolled = try await operations.enrol(
                 EnrolmentRequest(gallery: gallery, reference: subject, images: try images.map(readImageFile)),
-                by: GovernanceDatabaseOptions.caller)
+                by: StoreOptions.caller)
             print("enrolled '\(subject)' as \(enrolled.subject.id) with \(enrolled.templates.count) template(s)")
         } else if let folder {
             try await enrolFolder(URL(filePath: folder, directoryHint: .isDirectory), into: operations)
@@ -280,7 +280,7 @@ struct EnrolCommand: AsyncParsableCommand {
     /// Examines two images at a time (one per core) and stores subjects in folder order.
     private func enrolFolder(_ folder: URL, into operations: MatcherOperations) async throws {
         let manager = FileManager.default
-        _ = try await operations.gallery(gallery, by: GovernanceDatabaseOptions.caller)
+        _ = try await operations.gallery(gallery, by: StoreOptions.caller)
         let listed: [URL]
         do {
             listed = try manager.contentsOfDirectory(at: folder, includingPropertiesForKeys: [.isDirectoryKey])
@@ -343,7 +343,7 @@ struct EnrolCommand: AsyncParsableCommand {
                             do {
                                 try await operations.enrol(
                                     EnrolmentRequest(gallery: gallery, reference: reference, images: []), samples: pending,
-                                    by: GovernanceDatabaseOptions.caller)
+                                    by: StoreOptions.caller)
                                 enrolledCount += 1
                             } catch {
                                 failures.append("\(reference): \(error)")
@@ -374,7 +374,7 @@ struct SearchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search", abstract: "Search a gallery with the largest face of an image.")
 
-    @OptionGroup var databaseOptions: GovernanceDatabaseOptions
+    @OptionGroup var databaseOptions: StoreOptions
     @OptionGroup var engineOptions: EngineOptions
     @Argument(help: "The gallery's name.") var gallery: String
     @Argument(help: "The probe image.") var image: String
@@ -390,7 +390,7 @@ struct SearchCommand: AsyncParsableCommand {
             SearchRequest(
                 gallery: gallery, image: try readImageFile(image), justification: justification.stated, k: k,
                 threshold: threshold, faceIndex: face),
-            by: GovernanceDatabaseOptions.caller)
+            by: StoreOptions.caller)
         let candidates = outcome.candidates.map {
             Candidate(
                 rank: $0.rank, subjectReference: $0.subjectReference, subjectID: $0.subjectID, score: $0.score,
@@ -419,7 +419,7 @@ struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify", abstract: "Compare the largest face of an image with one enrolled subject.")
 
-    @OptionGroup var databaseOptions: GovernanceDatabaseOptions
+    @OptionGroup var databaseOptions: StoreOptions
     @OptionGroup var engineOptions: EngineOptions
     @Argument(help: "The gallery's name.") var gallery: String
     @Option(help: "The subject's external reference.") var subject: String
@@ -434,7 +434,7 @@ struct VerifyCommand: AsyncParsableCommand {
             SubjectVerificationRequest(
                 gallery: gallery, subjectReference: subject, image: try readImageFile(image),
                 justification: justification.stated, threshold: threshold),
-            by: GovernanceDatabaseOptions.caller)
+            by: StoreOptions.caller)
         let verification = Verification(subjectReference: subject, score: outcome.score, threshold: outcome.threshold)
         if json {
             try printJSON(verification)

@@ -4,17 +4,42 @@ import Gallery
 import Governance
 import Operations
 
-/// Where the keys and audit commands find the database; opens it with the governance tables.
-struct GovernanceDatabaseOptions: ParsableArguments {
+/// Which gallery store a command opens, the same for every command and for `serve`: `--store`
+/// (a PostgreSQL URL with one or more hosts, or a SQLite file), or `--database` (a SQLite file),
+/// else `BIOMATCH_STORE`, else the SQLite file under the data folder.
+struct StoreOptions: ParsableArguments {
+    @Option(
+        name: .customLong("store"),
+        help: ArgumentHelp(
+            "The gallery store: postgresql://USER@HOST1:PORT1,HOST2:PORT2/DB (the primary is found among the hosts; "
+                + "?host=/socket/dir for Unix sockets) or a SQLite file (default: BIOMATCH_STORE, else "
+                + "BIOMATCH_HOME/data/biomatch.sqlite).",
+            valueName: "url-or-file"))
+    var store: String?
+
     @Option(
         name: .customLong("database"),
         help: "The SQLite database (default: BIOMATCH_HOME/data/biomatch.sqlite, where serve keeps it).")
     var path: String?
 
-    /// Opens (creating and migrating if needed) the store with the governance tables.
-    func openStore() throws -> SQLiteGalleryStore {
-        let location = path.map { URL(filePath: $0) } ?? SQLiteGalleryStore.defaultLocation()
-        return try SQLiteGalleryStore(location: location, additionalMigrations: MatcherOperations.migrations(for: .sqlite))
+    func validate() throws {
+        if store != nil && path != nil { throw ValidationError("give --store or --database, not both") }
+    }
+
+    /// Where the store is.
+    func location() throws -> GalleryStoreLocation {
+        try GalleryStoreLocation.resolve(store ?? path.map { "sqlite:" + $0 })
+    }
+
+    /// Opens (creating and migrating if needed) the store with the governance and review tables;
+    /// a PostgreSQL store without a reachable primary is waited for up to `waitForPrimary`.
+    func open(waitForPrimary: Duration = .zero) async throws -> OpenedGalleryStore {
+        try await location().openForOperations(waitForPrimary: waitForPrimary)
+    }
+
+    /// The open store alone (the process ends without closing it: nothing is left half-written).
+    func openStore() async throws -> any GalleryStore {
+        try await open().store
     }
 
     /// Who runs commands here: a local operator, by login name.
@@ -59,12 +84,12 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(name: .customLong("gallery"), help: "A gallery the key may use (repeat for several).")
         var galleries: [String] = []
 
-        @OptionGroup var database: GovernanceDatabaseOptions
+        @OptionGroup var database: StoreOptions
 
         func run() async throws {
-            let registry = KeyRegistry(store: try database.openStore())
+            let registry = KeyRegistry(store: try await database.openStore())
             let scope: GalleryScope = role == .admin && galleries.isEmpty ? .allGalleries : .galleries(Set(galleries))
-            let issued = try await registry.create(name: name, role: role, scope: scope, by: GovernanceDatabaseOptions.localOperator)
+            let issued = try await registry.create(name: name, role: role, scope: scope, by: StoreOptions.localOperator)
             standardError("created \(KeysCommand.summary(of: issued.key)); store the secret now, it is not shown again")
             print(issued.secret)
         }
@@ -74,10 +99,10 @@ struct KeysCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List API keys (never their secrets).")
 
-        @OptionGroup var database: GovernanceDatabaseOptions
+        @OptionGroup var database: StoreOptions
 
         func run() async throws {
-            let keys = try await KeyRegistry(store: try database.openStore()).keys()
+            let keys = try await KeyRegistry(store: try await database.openStore()).keys()
             if keys.isEmpty {
                 print("no keys (serve creates an admin key on first start)")
                 return
@@ -103,11 +128,11 @@ struct KeysCommand: AsyncParsableCommand {
         @Argument(help: "The key's id (see `biomatch keys list`).")
         var id: Int64
 
-        @OptionGroup var database: GovernanceDatabaseOptions
+        @OptionGroup var database: StoreOptions
 
         func run() async throws {
-            let registry = KeyRegistry(store: try database.openStore())
-            let key = try await registry.revoke(APIKey.ID(id), by: GovernanceDatabaseOptions.localOperator)
+            let registry = KeyRegistry(store: try await database.openStore())
+            let key = try await registry.revoke(APIKey.ID(id), by: StoreOptions.localOperator)
             print("revoked \(KeysCommand.summary(of: key))")
         }
     }

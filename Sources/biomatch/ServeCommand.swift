@@ -19,7 +19,8 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Flags win over the environment: BIOMATCH_HOST, BIOMATCH_PORT, BIOMATCH_MAX_BODY_BYTES, \
             BIOMATCH_RATE_LIMIT, BIOMATCH_RATE_BURST, BIOMATCH_RETENTION_SWEEP_SECONDS (default 3600), \
-            BIOMATCH_SEARCH_PURPOSES, BIOMATCH_INDEX_ENCODING (int8-rerank, the default: exact results; \
+            BIOMATCH_SEARCH_PURPOSES, BIOMATCH_STORE (as --store), BIOMATCH_SNAPSHOT_DIRECTORY (index \
+            snapshots of a PostgreSQL store), BIOMATCH_INDEX_ENCODING (int8-rerank, the default: exact results; \
             int8: codes only, for tens of millions of templates). On the first start with an empty \
             store it prints a bootstrap admin key, once, on its own line on standard output.
             """
@@ -31,8 +32,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on (default 8080, or BIOMATCH_PORT).")
     var port: Int?
 
-    @Option(help: "SQLite gallery file (default: <data directory>/biomatch.sqlite).")
-    var database: String?
+    @OptionGroup var storeOptions: StoreOptions
 
     func validate() throws {
         if let port, !(0...65535).contains(port) {
@@ -53,19 +53,22 @@ struct ServeCommand: AsyncParsableCommand {
         let runtime = try ORTEnvironment(libraryPath: installation.onnxRuntimeLibrary.path)
         var health = try HealthReport.gather(installation: installation, runtime: runtime)
         warnAboutStalePreparations(installation: installation, logger: logger)
-        // The embedded default: a SQLite file under the data folder, created and migrated here.
-        let databaseFile = database.map { URL(filePath: $0) } ?? SQLiteGalleryStore.defaultLocation(in: installation)
-        let store = try SQLiteGalleryStore(
-            location: databaseFile, additionalMigrations: MatcherOperations.migrations(for: .sqlite))
-        health.storage = "sqlite:\(databaseFile.path)"
+        // The embedded default is a SQLite file under the data folder; --store or BIOMATCH_STORE
+        // may name a PostgreSQL database on several hosts instead.
+        // A node may start before its database: wait a minute for a primary, then give up.
+        let opened = try await storeOptions.open(waitForPrimary: .seconds(60))
+        let store = opened.store
+        health.storage = opened.location.description
 
         let metrics = ServerMetrics()
         let engine = try FaceEngine(installation: installation, configuration: FaceEngineConfiguration(keepsAlignedCrops: true))
+        let recognition = try EngineOptions.registry(faceEngine: engine, installation: installation)
+        health.engines = recognition.profilesDefaultFirst
         let operations = try await MatcherOperations.open(
-            store: store, engine: engine, snapshotDirectory: store.indexSnapshotDirectory,
+            store: store, engine: engine, snapshotDirectory: opened.snapshotDirectory,
             indexEncoding: try IndexEncoding.fromEnvironment(environment), analysisObserver: metrics.record)
         logger.info("gallery store open", metadata: [
-            "store.path": "\(databaseFile.path)", "store.galleries": "\(operations.identification.galleryNames.count)",
+            "store.location": "\(opened.location)", "store.galleries": "\(operations.identification.galleryNames.count)",
         ])
         for report in operations.identification.indexReports {
             logger.info(
@@ -99,7 +102,7 @@ struct ServeCommand: AsyncParsableCommand {
                 for (gallery, outcome) in await operations.identification.writeSnapshots().sorted(by: { $0.key < $1.key }) {
                     logger.info("gallery '\(gallery)': index snapshot \(outcome)")
                 }
-                store.close()
+                await opened.close()
             },
             logger: logger, otherServices: [sweeper]
         ).run()

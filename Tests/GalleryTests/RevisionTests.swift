@@ -3,6 +3,7 @@ import GRDB
 @testable import Gallery
 import Logging
 import PostgresNIO
+import PostgresTestSupport
 import Testing
 
 /// Gallery revisions: what tells a saved index whether it is still fresh.

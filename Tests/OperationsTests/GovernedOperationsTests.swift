@@ -22,8 +22,8 @@ import Testing
 
     static let justified = StatedJustification(purpose: "criminal-investigation", caseReference: "CASE-2026-0042")
 
-    @Test func aCandidateErasedBetweenTheScanAndTheRecordIsLeftOutNotAFailure() async throws {
-        let fixture = try await Support.fixture()
+    @Test(arguments: StoreBackend.allCases) func aCandidateErasedBetweenTheScanAndTheRecordIsLeftOutNotAFailure(backend: StoreBackend) async throws {
+        let fixture = try await Support.fixture(backend)
         defer { fixture.cleanUp() }
         let operations = fixture.operations
         _ = try await operations.createGallery(GalleryDraft(name: "custody", purpose: .custody), by: fixture.admin)
@@ -53,8 +53,8 @@ import Testing
         #expect(!entry.result.contains("\"subjectID\":\(first.subject.id.rawValue)}"))
     }
 
-    @Test func enrolSearchAndVerifyAreAuditedWithHashesOnly() async throws {
-        let fixture = try await Support.fixture()
+    @Test(arguments: StoreBackend.allCases) func enrolSearchAndVerifyAreAuditedWithHashesOnly(backend: StoreBackend) async throws {
+        let fixture = try await Support.fixture(backend)
         defer { fixture.cleanUp() }
         let operations = fixture.operations
         _ = try await operations.createGallery(GalleryDraft(name: "custody", purpose: .custody), by: fixture.admin)
@@ -97,8 +97,8 @@ import Testing
         #expect(verdict.isIntact)
     }
 
-    @Test func deniedAndInvalidRequestsChangeNothing() async throws {
-        let fixture = try await Support.fixture()
+    @Test(arguments: StoreBackend.allCases) func deniedAndInvalidRequestsChangeNothing(backend: StoreBackend) async throws {
+        let fixture = try await Support.fixture(backend)
         defer { fixture.cleanUp() }
         let operations = fixture.operations
         _ = try await operations.createGallery(GalleryDraft(name: "custody", purpose: .custody), by: fixture.admin)
@@ -182,8 +182,8 @@ import Testing
         #expect(summary.gallery.operatingThreshold == GalleryRecord.defaultOperatingThreshold)
     }
 
-    @Test func severalFacesAreAllReportedAndTheLargestIsSearched() async throws {
-        let fixture = try await Support.fixture()
+    @Test(arguments: StoreBackend.allCases) func severalFacesAreAllReportedAndTheLargestIsSearched(backend: StoreBackend) async throws {
+        let fixture = try await Support.fixture(backend)
         defer { fixture.cleanUp() }
         let operations = fixture.operations
         _ = try await operations.createGallery(GalleryDraft(name: "custody", purpose: .custody), by: fixture.admin)
@@ -217,8 +217,8 @@ import Testing
         }, matches: { if case .identification(.refused(.image(index: 0, reason: .severalFaces(count: 2)))) = $0 { true } else { false } })
     }
 
-    @Test func poorQualityPhotosAreRefusedWithTheReason() async throws {
-        let fixture = try await Support.fixture()
+    @Test(arguments: StoreBackend.allCases) func poorQualityPhotosAreRefusedWithTheReason(backend: StoreBackend) async throws {
+        let fixture = try await Support.fixture(backend)
         defer { fixture.cleanUp() }
         let operations = fixture.operations
         _ = try await operations.createGallery(GalleryDraft(name: "custody", purpose: .custody), by: fixture.admin)
@@ -235,8 +235,8 @@ import Testing
         #expect(try await operations.gallery("custody", by: fixture.admin).counts == GalleryCounts(subjects: 0, templates: 0))
     }
 
-    @Test func thresholdChangesApplyAtOnceAndAreAuditedWithTheReason() async throws {
-        let fixture = try await Support.fixture()
+    @Test(arguments: StoreBackend.allCases) func thresholdChangesApplyAtOnceAndAreAuditedWithTheReason(backend: StoreBackend) async throws {
+        let fixture = try await Support.fixture(backend)
         defer { fixture.cleanUp() }
         let operations = fixture.operations
         _ = try await operations.createGallery(GalleryDraft(name: "custody", purpose: .custody), by: fixture.admin)
@@ -260,8 +260,8 @@ import Testing
         #expect(change.parameters.contains("\"reason\":\"calibrated to FMR 1e-6\""), "\(change.parameters)")
     }
 
-    @Test func compareAndDetectAreAudited() async throws {
-        let fixture = try await Support.fixture()
+    @Test(arguments: StoreBackend.allCases) func compareAndDetectAreAudited(backend: StoreBackend) async throws {
+        let fixture = try await Support.fixture(backend)
         defer { fixture.cleanUp() }
         let operations = fixture.operations
         let same = try await operations.compare(
@@ -276,8 +276,8 @@ import Testing
         #expect(actions.suffix(2) == [.compare, .detect])
     }
 
-    @Test func erasureRemovesTheSubjectFromSearchesAtOnce() async throws {
-        let fixture = try await Support.fixture()
+    @Test(arguments: StoreBackend.allCases) func erasureRemovesTheSubjectFromSearchesAtOnce(backend: StoreBackend) async throws {
+        let fixture = try await Support.fixture(backend)
         defer { fixture.cleanUp() }
         let operations = fixture.operations
         _ = try await operations.createGallery(GalleryDraft(name: "custody", purpose: .custody), by: fixture.admin)
@@ -295,8 +295,8 @@ import Testing
 }
 
 @Suite struct RetentionTests {
-    @Test func expiredSubjectsAreErasedAndAuditedAndOthersStay() async throws {
-        let fixture = try await Support.fixture()
+    @Test(arguments: StoreBackend.allCases) func expiredSubjectsAreErasedAndAuditedAndOthersStay(backend: StoreBackend) async throws {
+        let fixture = try await Support.fixture(backend)
         defer { fixture.cleanUp() }
         let operations = fixture.operations
         _ = try await operations.createGallery(GalleryDraft(name: "custody", purpose: .custody, retentionDays: 30), by: fixture.admin)
@@ -329,8 +329,8 @@ import Testing
 }
 
 @Suite struct ReviewIntegrationTests {
-    @Test func custodySearchesOpenACaseAndOnlyConfirmedDecisionsIdentify() async throws {
-        let fixture = try await Support.fixture()
+    @Test(arguments: StoreBackend.allCases) func custodySearchesOpenACaseAndOnlyConfirmedDecisionsIdentify(backend: StoreBackend) async throws {
+        let fixture = try await Support.fixture(backend)
         defer { fixture.cleanUp() }
         let operations = fixture.operations
         _ = try await operations.createGallery(GalleryDraft(name: "custody", purpose: .custody), by: fixture.admin)
@@ -409,7 +409,7 @@ import Testing
                 in: table, matching: [column: .integer(id)], orderedBy: column, after: nil, limit: 10)
             #expect(rows.isEmpty, "\(table) still holds \(column) \(id)")
         }
-        fixture.store.close()
+        try #require(fixture.sqlite).close()
         #expect(try !Self.fileContains(fixture, vectorBytes), "template bytes remain in the database file")
         #expect(try !Self.fileContains(fixture, cipherBytes), "sealed crop bytes remain in the database file")
 

@@ -5,7 +5,9 @@ import Governance
 import Imaging
 import Installation
 import Operations
+import PostgresTestSupport
 import Review
+import Testing
 
 /// The shared engine, test photos and a governed store in a temporary folder.
 enum Support {
@@ -47,43 +49,81 @@ enum Support {
         return try small.resizedBilinear(width: image.width, height: image.height).pngData()
     }
 
-    /// A governed store in a fresh folder, operations over it, and one key per role.
+    /// A governed store (SQLite in a fresh folder, or a fresh PostgreSQL database), operations
+    /// over it, and one key per role.
     struct Fixture {
+        let backend: StoreBackend
         let folder: URL
-        let store: SQLiteGalleryStore
+        let store: any GalleryStore
+        /// The SQLite store, for tests of the file itself; nil on PostgreSQL.
+        let sqlite: SQLiteGalleryStore?
         let operations: MatcherOperations
         let admin: Caller
         let enroller: Caller
         let searcher: Caller
         let outsider: Caller
         let auditor: Caller
+        let close: @Sendable () async -> Void
 
         var databaseFile: URL { folder.appending(path: "biomatch.sqlite") }
 
-        func cleanUp() { try? FileManager.default.removeItem(at: folder) }
+        /// Removes the folder; a PostgreSQL store is closed in the background (its database
+        /// goes with the test server when the process ends).
+        func cleanUp() {
+            try? FileManager.default.removeItem(at: folder)
+            let close = self.close
+            Task { await close() }
+        }
 
         func auditCount() async throws -> Int {
             try await operations.auditLog.entries(limit: 10_000).count
         }
     }
 
-    static func fixture() async throws -> Fixture {
+    /// Opens a fresh store of `backend` with the tables operations need.
+    static func openStore(_ backend: StoreBackend, folder: URL) async throws -> OpenedGalleryStore {
+        switch backend {
+        case .sqlite:
+            return try await GalleryStoreLocation.sqlite(folder.appending(path: "biomatch.sqlite")).openForOperations()
+        case .postgresql:
+            let location = try await TestPostgresServer.createDatabase()
+            return try await GalleryStoreLocation.postgresql(location).openForOperations(
+                snapshotDirectory: folder.appending(path: "indexes"))
+        }
+    }
+
+    /// Operations over `store` with a fresh crop key and the default purposes and review policy.
+    static func operations(on store: any GalleryStore, snapshotDirectory: URL? = nil) async throws -> MatcherOperations {
+        try await MatcherOperations.open(
+            store: store, engine: try engine.get(), purposes: PurposePolicy(), reviewPolicy: ReviewPolicy(),
+            cropVault: try CropVault.fromEnvironment([CropVault.environmentKey: CropVault.generateKeyText()]),
+            snapshotDirectory: snapshotDirectory)
+    }
+
+    static func fixture(_ backend: StoreBackend = .sqlite) async throws -> Fixture {
         let folder = FileManager.default.temporaryDirectory.appending(path: "operations-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let store = try SQLiteGalleryStore(
-            location: folder.appending(path: "biomatch.sqlite"), additionalMigrations: MatcherOperations.migrations(for: .sqlite))
-        let operations = try await MatcherOperations.open(
-            store: store, engine: try engine.get(), purposes: PurposePolicy(), reviewPolicy: ReviewPolicy(),
-            cropVault: try CropVault.fromEnvironment([CropVault.environmentKey: CropVault.generateKeyText()]))
+        let opened = try await openStore(backend, folder: folder)
+        let operations = try await operations(on: opened.store)
         func key(_ role: Role, _ scope: GalleryScope) async throws -> Caller {
             .key(try await operations.keys.create(name: "\(role) key", role: role, scope: scope, by: .system("test")).key.principal)
         }
         return Fixture(
-            folder: folder, store: store, operations: operations,
+            backend: backend, folder: folder, store: opened.store, sqlite: opened.store as? SQLiteGalleryStore,
+            operations: operations,
             admin: try await key(.admin, .allGalleries),
             enroller: try await key(.enroller, .galleries(["custody"])),
             searcher: try await key(.searcher, .galleries(["custody"])),
             outsider: try await key(.searcher, .galleries(["immigration"])),
-            auditor: try await key(.auditor, .galleries([])))
+            auditor: try await key(.auditor, .galleries([])),
+            close: opened.close)
     }
+}
+
+/// The two stores the operations suites run against.
+enum StoreBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgresql
+
+    var testDescription: String { rawValue }
 }

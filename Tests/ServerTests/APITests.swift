@@ -13,7 +13,12 @@ import Testing
     let client: APIClient
 
     init() async throws {
-        server = try await TestServer.get()
+        try await self.init(backend: .sqlite)
+    }
+
+    /// The suite on another store (``PostgresAPITests`` runs the key flows on PostgreSQL).
+    init(backend: StoreBackend) async throws {
+        server = try await TestServer.get(backend)
         client = APIClient(server: server)
     }
 

@@ -35,6 +35,11 @@ import Testing
             (GalleryError.unknownExternalReference("P", gallery: GalleryRecord.ID(1)), 404),
             (GalleryError.duplicateGalleryName("g"), 409),
             (GalleryError.storageFailure(operation: "enrol", underlying: Internal()), 500),
+            (GalleryError.unavailable(retryAfterSeconds: 2, reason: "no primary among /tmp/a: cannot connect"), 503),
+            (GalleryError.outcomeUnknown(operation: "enrolling a subject", retryAfterSeconds: 1), 503),
+            (OperationError.governance(.store(.unavailable(retryAfterSeconds: 1, reason: "x"))), 503),
+            (ProblemDetails(.idempotencyKeyReused), 422),
+            (ProblemDetails(.requestInProgress), 409),
             (GalleryError.companionRecordFailed(table: "audit_log", underlying: GovernanceError.invalidCaseReference(reason: "r")), 400),
             (ImageDecodingError.empty, 400),
             (ImageDecodingError.truncated(format: .jpeg), 422),
@@ -89,5 +94,14 @@ import Testing
         #expect(limited.headers[.retryAfter] == "7")
         let method = ProblemMapping.problem(for: RequestError.methodNotAllowed(method: "PUT", allowed: ["GET", "POST"])).response()
         #expect(method.headers[.allow] == "GET, POST")
+        let unavailable = ProblemMapping.problem(
+            for: GalleryError.unavailable(retryAfterSeconds: 3, reason: "no primary among db1:5432: cannot connect")).response()
+        #expect(unavailable.status == .serviceUnavailable)
+        #expect(unavailable.headers[.retryAfter] == "3")
+        let unknown = ProblemMapping.problem(for: GalleryError.outcomeUnknown(operation: "enrolling", retryAfterSeconds: 2))
+        #expect(unknown.type == ProblemType.outcomeUnknown.uri && unknown.headers[.retryAfter] == "2")
+        #expect(!(unknown.detail ?? "").contains("enrolling") && !(ProblemMapping.problem(
+            for: GalleryError.unavailable(retryAfterSeconds: 3, reason: "db1")).detail ?? "").contains("db1"),
+            "host names and operations stay in the log")
     }
 }

@@ -115,12 +115,16 @@ public enum OpenAPIDocument {
             ("Forbidden", "The key's role or gallery scope does not allow this."),
             ("NotFound", "The gallery, subject or route does not exist."),
             ("MethodNotAllowed", "The path exists, but not with this method."),
-            ("Conflict", "A gallery name or subject reference is already taken."),
+            ("Conflict", "A gallery name or subject reference is already taken, or a request with the same Idempotency-Key is still being processed (request-in-progress)."),
             ("ContentTooLarge", "The body is larger than the server accepts."),
             ("UnsupportedMediaType", "The body's media type is not accepted here."),
-            ("UnprocessableContent", "An image cannot be decoded, is too large in pixels, or holds no usable face."),
+            ("UnprocessableContent", "An image cannot be decoded, is too large in pixels, or holds no usable face; or the Idempotency-Key was used for a different request (idempotency-key-reused)."),
             ("TooManyRequests", "The key's request rate is exceeded; see Retry-After."),
             ("InternalError", "The server failed; the problem's requestID locates the failure in the server's log."),
+            ("ServiceUnavailable",
+             "The database has no reachable primary (type unavailable: nothing was changed), or its connection failed "
+                + "while a change was committed (type outcome-unknown: it may have been made); retry after Retry-After, "
+                + "with the same Idempotency-Key for writes that accept one."),
         ]
         var responses: [String: JSON] = [:]
         for (name, description) in entries {
@@ -130,7 +134,7 @@ public enum OpenAPIDocument {
             ]
             if name == "Unauthorized" {
                 response["headers"] = ["WWW-Authenticate": ["schema": ["type": "string"], "description": "Bearer challenge (RFC 6750)."]]
-            } else if name == "TooManyRequests" {
+            } else if name == "TooManyRequests" || name == "ServiceUnavailable" {
                 response["headers"] = ["Retry-After": ["schema": ["type": "integer"], "description": "Seconds to wait."]]
             } else if name == "MethodNotAllowed" {
                 response["headers"] = ["Allow": ["schema": ["type": "string"], "description": "The methods the path accepts."]]
@@ -145,6 +149,7 @@ public enum OpenAPIDocument {
         var responses: [String: JSON] = [
             "400": problem("BadRequest"), "401": problem("Unauthorized"), "403": problem("Forbidden"),
             "413": problem("ContentTooLarge"), "429": problem("TooManyRequests"), "500": problem("InternalError"),
+            "503": problem("ServiceUnavailable"),
         ]
         for (status, name) in extra { responses[status] = problem(name) }
         return responses
@@ -163,6 +168,19 @@ public enum OpenAPIDocument {
         "name": "reference", "in": "path", "required": true, "schema": ["type": "string"],
         "description": "The subject's external reference.",
     ]
+    /// The `Idempotency-Key` request header of enrolment, added images and review decisions.
+    static let idempotencyKeyParameter: JSON = [
+        "name": "Idempotency-Key", "in": "header", "required": false,
+        "schema": ["type": "string", "minLength": 1, "maxLength": 255],
+        "description": .string(
+            "Makes the request safe to retry (IETF httpapi Idempotency-Key draft): a repeat with the same key and the "
+                + "same request replays the first response (marked Idempotent-Replayed: true) and changes nothing more; "
+                + "the same key for a different request is 422 (idempotency-key-reused); a repeat while the first is "
+                + "still being processed is 409 (request-in-progress). Keys are scoped to the API key and honoured "
+                + "for 24 hours after the first success. Use a new UUID per logical request, and retry with it after "
+                + "a timeout, a dropped connection or a 503."),
+    ]
+
     static func limitParameter(maximum: Int) -> JSON {
         [
             "name": "limit", "in": "query", "required": false,
@@ -245,7 +263,7 @@ public enum OpenAPIDocument {
                 method: "POST", path: "/v1/galleries/{gallery}/subjects", operationID: "enrolSubject",
                 summary: "Enrol a subject from one or more photos, each with exactly one face of acceptable quality; "
                     + "all or nothing.",
-                tag: "subjects", parameters: [galleryParameter],
+                tag: "subjects", parameters: [galleryParameter, idempotencyKeyParameter],
                 requestBody: imageBody(json: "EnrolmentRequest", multipart: "EnrolmentForm"),
                 responses: withErrors(
                     ["201": json(ref("Subject"), description: "Enrolled; Location names the subject.")],
@@ -270,11 +288,11 @@ public enum OpenAPIDocument {
             Endpoint(
                 method: "POST", path: "/v1/galleries/{gallery}/subjects/{reference}/images", operationID: "addImages",
                 summary: "Add photos to an enrolled subject; all or nothing.", tag: "subjects",
-                parameters: [galleryParameter, referenceParameter],
+                parameters: [galleryParameter, referenceParameter, idempotencyKeyParameter],
                 requestBody: imageBody(json: "AddImagesRequest", multipart: "AddImagesForm"),
                 responses: withErrors(
                     ["201": json(ref("TemplatesAdded"), description: "The templates added.")],
-                    imageErrors.merging(["404": "NotFound"]) { $1 })),
+                    imageErrors.merging(["404": "NotFound", "409": "Conflict"]) { $1 })),
             Endpoint(
                 method: "POST", path: "/v1/detect", operationID: "detect",
                 summary: "Every face in an image, with landmarks and quality; audited with the image's hash.",

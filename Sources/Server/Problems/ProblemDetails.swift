@@ -126,6 +126,16 @@ public enum ProblemType: String, CaseIterable, Sendable {
     case rateLimited = "rate-limited"
     /// The server failed; the detail says nothing of its internals (500).
     case internalError = "internal-error"
+    /// The database has no reachable primary (down or failing over); nothing was changed.
+    /// `Retry-After` says when to try again (503).
+    case unavailable
+    /// The database connection failed while the change was being committed: it may or may not
+    /// have been made. Retry with the same `Idempotency-Key` after `Retry-After` (503).
+    case outcomeUnknown = "outcome-unknown"
+    /// The `Idempotency-Key` was used before for a different request (422).
+    case idempotencyKeyReused = "idempotency-key-reused"
+    /// A request with this `Idempotency-Key` is still being processed (409).
+    case requestInProgress = "request-in-progress"
 
     /// The type's URI; a URN, since the problem types are documented in the OpenAPI document
     /// rather than at a web address.
@@ -147,6 +157,10 @@ public enum ProblemType: String, CaseIterable, Sendable {
         case .unprocessableImage: "The image cannot be used"
         case .rateLimited: "Too many requests"
         case .internalError: "Internal server error"
+        case .unavailable: "Service unavailable"
+        case .outcomeUnknown: "Outcome unknown"
+        case .idempotencyKeyReused: "Idempotency key reused"
+        case .requestInProgress: "Request in progress"
         }
     }
 
@@ -158,7 +172,9 @@ public enum ProblemType: String, CaseIterable, Sendable {
         case .forbidden: .forbidden
         case .notFound, .routeNotFound: .notFound
         case .methodNotAllowed: .methodNotAllowed
-        case .conflict: .conflict
+        case .conflict, .requestInProgress: .conflict
+        case .idempotencyKeyReused: .unprocessableContent
+        case .unavailable, .outcomeUnknown: .serviceUnavailable
         case .bodyTooLarge: .contentTooLarge
         case .unsupportedMediaType: .unsupportedMediaType
         case .unprocessableImage: .unprocessableContent

@@ -201,6 +201,17 @@ public enum ProblemMapping {
         case .companionRecordFailed(_, let underlying) where underlying is GovernanceError:
             // A governance check inside the store's transaction refused the change.
             problem(for: underlying)
+        case .unavailable(let seconds, _):
+            // The reason names hosts; the caller learns only when to come back.
+            ProblemDetails(
+                .unavailable, detail: "The gallery store has no reachable primary just now; nothing was changed.",
+                headers: [.retryAfter: String(seconds)])
+        case .outcomeUnknown(_, let seconds):
+            ProblemDetails(
+                .outcomeUnknown,
+                detail: "The database connection failed while the change was committed: it may or may not have been made. "
+                    + "Retry with the same Idempotency-Key, or read the resource back.",
+                headers: [.retryAfter: String(seconds)])
         case .wrongTemplateDimension, .wrongModelIdentifier, .templateNotNormalised, .unknownSchemaMigrations,
             .companionRecordFailed, .storageFailure:
             internalProblem
@@ -210,8 +221,10 @@ public enum ProblemMapping {
     static func problem(for error: FaceEngineError) -> ProblemDetails {
         switch error {
         case .decoding(let decodingError): problem(for: decodingError)
+        case .unknownEngine:
+            ProblemDetails(.invalidRequest, detail: error.description, errors: [.init(pointer: "/engine", detail: "unknown")])
         case .modelMissing, .unexpectedModel, .unexpectedModelOutput, .runtime, .invalidConfiguration,
-            .invalidTemplate, .templateMismatch:
+            .invalidTemplate, .templateMismatch, .engineFailure:
             internalProblem
         }
     }

@@ -11,6 +11,8 @@ import Review
 /// An identification is reported only where a reviewer recorded `confirmed`.
 struct ReviewRoutes {
     let operations: MatcherOperations
+    /// Decisions accept `Idempotency-Key`.
+    let idempotent: IdempotentRequests
 
     /// Cases per queue page when the request does not say.
     static let defaultPageSize = 100
@@ -38,12 +40,27 @@ struct ReviewRoutes {
 
     @Sendable func decide(_ request: Request, context: APIRequestContext) async throws -> Response {
         let caseID = try context.caseID()
+        let caller = try context.caller()
+        let key = try IdempotentRequests.key(of: request, context: context)
         let body = try await request.decodeJSONBody(DecisionRequestBody.self, context: context)
         let verdict = try ReviewVerdict.parse(body.decision)
-        let decision = try await operations.review.decide(
-            verdict, on: SubjectRecord.ID(body.subjectID), in: caseID, note: body.note, by: try context.caller())
-        return try APIResponse.json(
-            ReviewDecisionBody(decision), status: .created, headers: [.location: "/v1/reviews/\(caseID.rawValue)"])
+        let content = ["decision": verdict.rawValue, "subjectID": "\(body.subjectID)", "note": body.note]
+        return try await idempotent.run(request, key: key, content: content) { claim in
+            let follower = claim.map { claim in
+                IdempotencyRecords.decisionFollower(for: claim.key, fingerprint: claim.fingerprint) { decision in
+                    try Self.decided(decision)
+                }
+            }
+            return try Self.decided(
+                try await operations.review.decide(
+                    verdict, on: SubjectRecord.ID(body.subjectID), in: caseID, note: body.note, by: caller,
+                    follower: follower))
+        }
+    }
+
+    static func decided(_ decision: ReviewDecision) throws -> IdempotencyRecords.StoredResponse {
+        try IdempotentRequests.json(
+            ReviewDecisionBody(decision), status: .created, location: "/v1/reviews/\(decision.caseID.rawValue)")
     }
 
     @Sendable func probeCrop(_ request: Request, context: APIRequestContext) async throws -> Response {
@@ -263,11 +280,11 @@ extension OpenAPIDocument {
             Endpoint(
                 method: "POST", path: "/v1/reviews/{case}/decisions", operationID: "recordReviewDecision",
                 summary: "Record confirmed, rejected or inconclusive on one candidate, with a note; audited, never replaced.",
-                tag: "review", parameters: [caseParameter],
+                tag: "review", parameters: [caseParameter, idempotencyKeyParameter],
                 requestBody: ["required": true, "content": ["application/json": ["schema": ref("DecisionRequest")]]],
                 responses: withErrors(
-                    ["201": json(ref("ReviewDecision"), description: "Recorded; Location names the case.")],
-                    ["404": "NotFound", "409": "Conflict", "415": "UnsupportedMediaType"])),
+                    ["201": json(ref("ReviewDecision"), description: "Recorded (or replayed); Location names the case.")],
+                    ["404": "NotFound", "409": "Conflict", "415": "UnsupportedMediaType", "422": "UnprocessableContent"])),
             Endpoint(
                 method: "GET", path: "/v1/reviews/{case}/probe/{face}.png", operationID: "reviewProbeCrop",
                 summary: "The probe face's aligned crop (reviewer, admin).", tag: "review",

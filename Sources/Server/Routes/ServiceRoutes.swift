@@ -21,7 +21,9 @@ struct ServiceRoutes {
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: openAPIDocument)))
         }
         router.get("metrics") { _, _ in
-            metrics.updateGallerySizes(try await gallerySizes())
+            // With the store unreachable (a failover) the gauges keep their last values: metrics
+            // must answer while the database does not.
+            if let sizes = try? await gallerySizes() { metrics.updateGallerySizes(sizes) }
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.exposition())))

@@ -1,11 +1,14 @@
 import Gallery
 import Hummingbird
+import Installation
 import Operations
 
 /// `/v1/galleries/{gallery}/subjects`: enrol (multipart or base64 JSON), list with paging, read,
 /// add images, erase.
 struct SubjectRoutes {
     let operations: MatcherOperations
+    /// Enrolment and added images accept `Idempotency-Key`.
+    let idempotent: IdempotentRequests
 
     /// Subjects per page when the request does not say.
     static let defaultPageSize = 100
@@ -31,17 +34,34 @@ struct SubjectRoutes {
     @Sendable func enrol(_ request: Request, context: APIRequestContext) async throws -> Response {
         let caller = try context.caller()
         let gallery = try context.pathParameter("gallery")
+        let key = try IdempotentRequests.key(of: request, context: context)
         let input = try await FormInput.read(request, context: context)
         try input.requireOnly(["reference", "attributes", "retainUntil", "images"])
         let images = try input.images("images")
-        let enrolled = try await operations.enrol(
-            EnrolmentRequest(
-                gallery: gallery, reference: try input.requiredString("reference"),
-                attributes: try input.stringMap("attributes"), retainUntil: try input.date("retainUntil"), images: images),
-            by: caller)
-        return try APIResponse.json(
+        let enrolment = EnrolmentRequest(
+            gallery: gallery, reference: try input.requiredString("reference"),
+            attributes: try input.stringMap("attributes"), retainUntil: try input.date("retainUntil"), images: images)
+        let content = [
+            "reference": enrolment.reference,
+            "attributes": enrolment.attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n"),
+            "retainUntil": enrolment.retainUntil.map { "\($0.timeIntervalSince1970)" } ?? "",
+            "images": images.map { FileDigest.sha256(of: $0) }.joined(separator: ","),
+        ]
+        return try await idempotent.run(request, key: key, content: content) { claim in
+            let outcome = claim?.record { context in
+                guard case .subjectEnrolled(let enrolled)? = context.change else {
+                    throw RequestError.invalidField(pointer: "/reference", reason: "no enrolment to store")
+                }
+                return try Self.enrolled(enrolled, gallery: gallery)
+            }
+            return try Self.enrolled(try await operations.enrol(enrolment, by: caller, outcome: outcome), gallery: gallery)
+        }
+    }
+
+    static func enrolled(_ enrolled: EnrolledSubject, gallery: String) throws -> IdempotencyRecords.StoredResponse {
+        try IdempotentRequests.json(
             SubjectBody(enrolled.subject, templates: enrolled.templates), status: .created,
-            headers: [.location: ResourcePath.subject(enrolled.subject.externalReference, in: gallery)])
+            location: ResourcePath.subject(enrolled.subject.externalReference, in: gallery))
     }
 
     @Sendable func get(_ request: Request, context: APIRequestContext) async throws -> SubjectBody {
@@ -65,12 +85,29 @@ struct SubjectRoutes {
         let caller = try context.caller()
         let gallery = try context.pathParameter("gallery")
         let reference = try context.pathParameter("reference")
+        let key = try IdempotentRequests.key(of: request, context: context)
         let input = try await FormInput.read(request, context: context)
         try input.requireOnly(["images"])
-        let templates = try await operations.addImages(
-            gallery: gallery, reference: reference, images: try input.images("images"), by: caller)
-        return try APIResponse.json(
+        let images = try input.images("images")
+        let content = ["images": images.map { FileDigest.sha256(of: $0) }.joined(separator: ",")]
+        return try await idempotent.run(request, key: key, content: content) { claim in
+            let outcome = claim?.record { context in
+                guard case .templatesAdded(_, let templates)? = context.change else {
+                    throw RequestError.invalidField(pointer: "/images", reason: "no added images to store")
+                }
+                return try Self.added(templates, reference: reference, gallery: gallery)
+            }
+            let templates = try await operations.addImages(
+                gallery: gallery, reference: reference, images: images, by: caller, outcome: outcome)
+            return try Self.added(templates, reference: reference, gallery: gallery)
+        }
+    }
+
+    static func added(
+        _ templates: [TemplateRecord], reference: String, gallery: String
+    ) throws -> IdempotencyRecords.StoredResponse {
+        try IdempotentRequests.json(
             TemplatesAddedBody(reference: reference, templates: templates.map(TemplateBody.init)), status: .created,
-            headers: [.location: ResourcePath.subject(reference, in: gallery)])
+            location: ResourcePath.subject(reference, in: gallery))
     }
 }

@@ -36,6 +36,8 @@ struct PipelineBenchCommand: AsyncParsableCommand {
     var workers = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "OpenCV anchor runs (each of --rounds rounds), spread between the slices.") var repeats = 3
     @Flag(help: "Skip the OpenCV Python anchor.") var noOpencv = false
+    @Option(help: "Also measure these recognition engines, comma-separated (see `biomatch engines list`): each one's time per face (its alignment and model) and the images/s of decoding, detection and that engine.")
+    var engines: String?
     @Argument(help: "Images (default: the eight test photos).") var images: [String] = []
 
     func validate() throws {
@@ -153,8 +155,53 @@ struct PipelineBenchCommand: AsyncParsableCommand {
             overhead_vs_model_cpu_without_decoding: overheadInCPUTime - decodeShare,
             model_only_images_per_s: modelImagesPerSecond, opencv_images_per_s: opencvImagesPerSecond,
             workers: workers, images: pipeline.phase.images,
-            in_pipeline_model_share: stages.modelTime.milliseconds / stages.total.milliseconds)
+            in_pipeline_model_share: stages.modelTime.milliseconds / stages.total.milliseconds,
+            engines: try await measureEngines(installation: installation, detector: engine, encoded: encoded))
         try printJSON(summary)
+    }
+
+    /// Each named engine on the same photos and detections: the engine alone (alignment and
+    /// model, all faces of a photo in one batch) and decode + detect + that engine.
+    private func measureEngines(
+        installation: Installation, detector: FaceEngine, encoded: [[UInt8]]
+    ) async throws -> [EngineMeasurement]? {
+        guard let engines else { return nil }
+        let registry = try EngineOptions.registry(faceEngine: detector, installation: installation)
+        let selected = try registry.engines(named: engines.split(separator: ",").map(String.init))
+        let decoder = ImageDecoder(limits: detector.configuration.decodingLimits)
+        var decoded: [(image: RGBImage, faces: [DetectedFace])] = []
+        for bytes in encoded {
+            let image = try decoder.decode(bytes)
+            decoded.append((image, try await detector.detect(image: image)))
+        }
+        let faceCount = decoded.reduce(0) { $0 + $1.faces.count }
+        let items = decoded.count * rounds
+        let inputs = decoded
+        var results: [EngineMeasurement] = []
+        print("  engines on the same photos and detections (\(faceCount) faces in \(decoded.count) photos, \(rounds) rounds):")
+        for engine in selected {
+            for (image, faces) in inputs { _ = try await engine.templates(for: faces, in: image) }
+            let engineSeconds = try await secondsOnWorkers(workers, items: items) { index in
+                let input = inputs[index % inputs.count]
+                _ = try await engine.templates(for: input.faces, in: input.image)
+            }
+            let pipelineSeconds = try await secondsOnWorkers(workers, items: items) { index in
+                let image = try decoder.decode(encoded[index % encoded.count])
+                let faces = try await detector.detect(image: image)
+                _ = try await engine.templates(for: faces, in: image)
+            }
+            let measurement = EngineMeasurement(
+                engine: engine.profile.identifier,
+                faces_per_s: Double(faceCount * rounds) / engineSeconds,
+                ms_per_face_on_all_workers: engineSeconds * 1000 * Double(workers) / Double(faceCount * rounds),
+                images_per_s: Double(items) / pipelineSeconds)
+            print(String(
+                format: "    %@ %8.1f faces/s (%.2f ms per face per worker, alignment + model)   decode+detect+engine %8.1f images/s",
+                measurement.engine.padding(toLength: 8, withPad: " ", startingAt: 0), measurement.faces_per_s,
+                measurement.ms_per_face_on_all_workers, measurement.images_per_s))
+            results.append(measurement)
+        }
+        return results
     }
 
     private func measurePipeline(engine: FaceEngine, encoded: [[UInt8]], rounds: Int) async throws
@@ -210,6 +257,15 @@ private struct BenchSummary: Encodable {
     var workers: Int
     var images: Int
     var in_pipeline_model_share: Double
+    var engines: [EngineMeasurement]?
+}
+
+/// One engine's figures in `bench pipeline --engines`.
+private struct EngineMeasurement: Encodable {
+    var engine: String
+    var faces_per_s: Double
+    var ms_per_face_on_all_workers: Double
+    var images_per_s: Double
 }
 
 /// What `tools/opencv/pipeline_bench.py` prints.

@@ -1,5 +1,6 @@
 import Foundation
 import Gallery
+import PostgresTestSupport
 import Testing
 
 /// The two stores the shared suite runs against.

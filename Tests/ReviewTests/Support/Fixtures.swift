@@ -3,6 +3,7 @@ import FaceEngine
 import Foundation
 import GRDB
 import Gallery
+import PostgresTestSupport
 import Governance
 import Imaging
 import Installation

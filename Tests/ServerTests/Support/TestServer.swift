@@ -8,17 +8,20 @@ import Imaging
 import Installation
 import Logging
 import Operations
+import PostgresTestSupport
 import Review
 import ServiceLifecycle
+import Testing
 @testable import Server
 
-/// One running server for the API suites: a real SQLite file in a temporary folder, the real
-/// models, keys of every role, two galleries, and the HTTP server on a loopback port.
+/// One running server for the API suites: a real SQLite file in a temporary folder (or a real
+/// PostgreSQL database on the test server), the real models, keys of every role, two galleries,
+/// and the HTTP server on a loopback port.
 ///
-/// Built once per test process (the engine and the server are the slow parts) and shared.
+/// Built once per store kind per test process (the engine and the server are the slow parts) and shared.
 final class TestServer: Sendable {
     let folder: URL
-    let store: SQLiteGalleryStore
+    let store: any GalleryStore
     let operations: MatcherOperations
     let metrics: ServerMetrics
     let port: Int
@@ -31,13 +34,19 @@ final class TestServer: Sendable {
     static let custody = "custody"
     static let evaluation = "evaluation"
 
-    private static let shared = Task<TestServer, any Error> { try await TestServer.start() }
+    private static let shared = Task<TestServer, any Error> { try await TestServer.start(.sqlite) }
+    private static let sharedOnPostgres = Task<TestServer, any Error> { try await TestServer.start(.postgresql) }
 
-    /// The shared server, started on first use.
-    static func get() async throws -> TestServer { try await shared.value }
+    /// The shared server on `backend`, started on first use.
+    static func get(_ backend: StoreBackend = .sqlite) async throws -> TestServer {
+        switch backend {
+        case .sqlite: try await shared.value
+        case .postgresql: try await sharedOnPostgres.value
+        }
+    }
 
     private init(
-        folder: URL, store: SQLiteGalleryStore, operations: MatcherOperations, metrics: ServerMetrics, port: Int,
+        folder: URL, store: any GalleryStore, operations: MatcherOperations, metrics: ServerMetrics, port: Int,
         keys: TestKeys
     ) {
         self.folder = folder
@@ -49,12 +58,10 @@ final class TestServer: Sendable {
         document = OpenAPIDocument.document(version: BioMatchVersion.current, purposes: operations.purposes.names)
     }
 
-    private static func start() async throws -> TestServer {
+    private static func start(_ backend: StoreBackend) async throws -> TestServer {
         let folder = FileManager.default.temporaryDirectory.appending(path: "biomatch-server-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let store = try SQLiteGalleryStore(
-            location: folder.appending(path: "gallery.sqlite"),
-            additionalMigrations: MatcherOperations.migrations(for: .sqlite))
+        let store = try await openStore(backend, folder: folder).store
         let metrics = ServerMetrics()
         let operations = try await openOperations(store: store, metrics: metrics)
         let keys = try await TestKeys.create(in: operations)
@@ -73,7 +80,18 @@ final class TestServer: Sendable {
         return TestServer(folder: folder, store: store, operations: operations, metrics: metrics, port: port, keys: keys)
     }
 
-    static func openOperations(store: SQLiteGalleryStore, metrics: ServerMetrics) async throws -> MatcherOperations {
+    /// A fresh store of `backend`: a SQLite file in `folder`, or a new database on the test PostgreSQL server.
+    static func openStore(_ backend: StoreBackend, folder: URL) async throws -> OpenedGalleryStore {
+        switch backend {
+        case .sqlite:
+            try await GalleryStoreLocation.sqlite(folder.appending(path: "gallery.sqlite")).openForOperations()
+        case .postgresql:
+            try await GalleryStoreLocation.postgresql(try await TestPostgresServer.createDatabase()).openForOperations(
+                snapshotDirectory: folder.appending(path: "indexes"))
+        }
+    }
+
+    static func openOperations(store: any GalleryStore, metrics: ServerMetrics) async throws -> MatcherOperations {
         let engine = try FaceEngine(installation: .fromEnvironment(), configuration: FaceEngineConfiguration(keepsAlignedCrops: true))
         return try await MatcherOperations.open(
             store: store, engine: engine, purposes: PurposePolicy(), reviewPolicy: ReviewPolicy(),
@@ -176,6 +194,14 @@ struct TestKeys: Sendable {
             auditor: try await registry.create(name: "auditor", role: .auditor, scope: .galleries([]), by: actor),
             revoked: revoked)
     }
+}
+
+/// The two stores the API suites run against.
+enum StoreBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgresql
+
+    var testDescription: String { rawValue }
 }
 
 enum TestSetupError: Error {

@@ -1,18 +1,19 @@
 import Foundation
+import Gallery
 import Logging
 import PostgresNIO
 
 /// One throwaway PostgreSQL server per test process, started by `scripts/postgres-test-server`
 /// on first use and stopped when the process exits (or, if it dies, by the script's watcher).
-/// Every test gets its own database on it.
-enum TestPostgresServer {
+/// Every test gets its own database on it. Shared by the test targets that run on PostgreSQL.
+public enum TestPostgresServer {
     /// Where the server keeps its data and socket: one folder per test process, under /tmp
     /// rather than TMPDIR because the server's own user must be able to reach it.
     static let directory = URL(filePath: "/tmp/biomatch-pg-\(ProcessInfo.processInfo.processIdentifier)")
 
     static let script = URL(filePath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appending(path: "scripts/postgres-test-server")
+        .appending(path: "scripts/postgres-test-server")
 
     /// The socket path, once the server is up; every caller awaits the same start.
     static let socket = Task<String, any Error> {
@@ -27,18 +28,46 @@ enum TestPostgresServer {
         return socket
     }
 
-    static let superuser = "biomatch"
+    /// The role every test server trusts on its socket.
+    public static let superuser = "biomatch"
 
     /// Creates a fresh database, hands `body` a client configuration for it, then drops it.
-    static func withDatabase<T>(_ body: (PostgresClient.Configuration) async throws -> T) async throws -> T {
+    public static func withDatabase<T>(_ body: (PostgresClient.Configuration) async throws -> T) async throws -> T {
+        try await withDatabaseName { socket, name in
+            var configuration = PostgresClient.Configuration(
+                unixSocketPath: socket, username: superuser, password: nil, database: name)
+            configuration.options.maximumConnections = 8
+            return try await body(configuration)
+        }
+    }
+
+    /// Creates a fresh database, hands `body` its location (as `--store` would name it), then drops it.
+    public static func withDatabaseLocation<T>(_ body: (PostgresLocation) async throws -> T) async throws -> T {
+        try await withDatabaseName { socket, name in
+            try await body(
+                PostgresLocation(
+                    endpoints: [.unixSocket(directory: directory.path, port: 5432)], username: superuser,
+                    database: name, tlsMode: .disable))
+        }
+    }
+
+    /// Creates a fresh database and returns its location; it lasts as long as the test server
+    /// (the process), for fixtures that cannot drop it when done.
+    public static func createDatabase() async throws -> PostgresLocation {
+        let socket = try await socket.value
+        let name = "gallery_test_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
+        try await administer("CREATE DATABASE \(name)", socket: socket)
+        return PostgresLocation(
+            endpoints: [.unixSocket(directory: directory.path, port: 5432)], username: superuser, database: name,
+            tlsMode: .disable)
+    }
+
+    private static func withDatabaseName<T>(_ body: (String, String) async throws -> T) async throws -> T {
         let socket = try await socket.value
         let name = "gallery_test_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
         try await administer("CREATE DATABASE \(name)", socket: socket)
         do {
-            var configuration = PostgresClient.Configuration(
-                unixSocketPath: socket, username: superuser, password: nil, database: name)
-            configuration.options.maximumConnections = 8
-            let result = try await body(configuration)
+            let result = try await body(socket, name)
             try await administer("DROP DATABASE \(name) WITH (FORCE)", socket: socket)
             return result
         } catch {
@@ -47,7 +76,8 @@ enum TestPostgresServer {
         }
     }
 
-    private static func administer(_ sql: String, socket: String) async throws {
+    /// Runs one statement on the `postgres` database of the server whose socket is `socket`.
+    public static func administer(_ sql: String, socket: String) async throws {
         let configuration = PostgresConnection.Configuration(
             unixSocketPath: socket, username: superuser, password: nil, database: "postgres")
         let connection = try await PostgresConnection.connect(
@@ -62,7 +92,7 @@ enum TestPostgresServer {
     }
 
     /// Runs the script off the cooperative pool and parses its KEY=VALUE output.
-    private static func run(_ arguments: [String]) async throws -> [String: String] {
+    static func run(_ arguments: [String]) async throws -> [String: String] {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 continuation.resume(with: Result { try runSynchronously([script.path] + arguments) })
@@ -103,12 +133,13 @@ enum TestPostgresServer {
     }
 }
 
-enum TestServerError: Error, CustomStringConvertible {
+/// Why a test server could not be used.
+public enum TestServerError: Error, CustomStringConvertible {
     case scriptFailed(command: [String], status: Int32)
     case spawnFailed(errno: Int32)
     case missingSetting(String)
 
-    var description: String {
+    public var description: String {
         switch self {
         case .scriptFailed(let command, let status):
             "\(command.joined(separator: " ")) ended with wait status \(status) (its stderr is in the test log)"
@@ -117,5 +148,55 @@ enum TestServerError: Error, CustomStringConvertible {
         case .missingSetting(let key):
             "postgres-test-server printed no \(key)"
         }
+    }
+}
+
+/// A PostgreSQL server of its own that a test stops, restarts as a standby and promotes: a
+/// host of a store's host list going down, coming back, or changing role. Stopped and deleted
+/// with ``remove()`` (or by the script's watcher when the test process ends).
+public final class ControlledPostgresServer: Sendable {
+    /// The server's folder, which also holds its socket.
+    public let directory: URL
+
+    private init(directory: URL) {
+        self.directory = directory
+    }
+
+    /// Starts a new server (a primary).
+    public static func start() async throws -> ControlledPostgresServer {
+        let directory = URL(filePath: "/tmp/biomatch-pgc-\(UUID().uuidString.prefix(12).lowercased())")
+        _ = try await TestPostgresServer.run(["start", directory.path, "--owner-pid", "\(getpid())"])
+        return ControlledPostgresServer(directory: directory)
+    }
+
+    /// The endpoint a ``PostgresLocation`` names it by.
+    public var endpoint: PostgresLocation.Endpoint { .unixSocket(directory: directory.path, port: 5432) }
+
+    /// Its socket file.
+    public var socket: String { directory.appending(path: ".s.PGSQL.5432").path }
+
+    /// Creates a database on it.
+    public func createDatabase(_ name: String) async throws {
+        try await TestPostgresServer.administer("CREATE DATABASE \(name)", socket: socket)
+    }
+
+    /// Stops it (fast shutdown: connections are cut); its data stays.
+    public func halt() async throws {
+        _ = try await TestPostgresServer.run(["halt", directory.path])
+    }
+
+    /// Starts it again, as a standby in recovery when `standby` is true.
+    public func resume(standby: Bool = false) async throws {
+        _ = try await TestPostgresServer.run(["resume", directory.path] + (standby ? ["--standby"] : []))
+    }
+
+    /// Ends its recovery: it becomes a primary.
+    public func promote() async throws {
+        _ = try await TestPostgresServer.run(["promote", directory.path])
+    }
+
+    /// Stops it and deletes its folder.
+    public func remove() async throws {
+        _ = try await TestPostgresServer.run(["stop", directory.path])
     }
 }
