@@ -125,13 +125,17 @@ let package = Package(
                 "FaceEngine", "SFaceEngine", "DlibEngine", "ModelPreparation", "Installation", "ONNXRuntime", "Imaging", "Server", "Gallery", "Governance", "Matching", "Identification", "Operations", "Evaluation",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "FaceEngine", "SFaceEngine", "DlibEngine", "Imaging", "Installation"]),
         .testTarget(name: "MatchingTests", dependencies: ["Matching", "MatchingAVX2"]),
         .testTarget(
             name: "IdentificationTests",
-            dependencies: ["Identification", "FaceEngine", "Gallery", "Imaging", "Installation"]
+            dependencies: [
+                "Identification", "FaceEngine", "Gallery", "Imaging", "Installation",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
         .testTarget(
             name: "OperationsTests",

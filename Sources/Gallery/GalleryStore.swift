@@ -100,6 +100,25 @@ public protocol GalleryStore: Sendable {
     /// process may claim it without waiting for it to expire.
     func releaseLease(_ name: String, holder: String) async throws(GalleryError)
 
+    // MARK: Change feed
+
+    /// Up to `limit` entries of the change feed that follow `position`, in position order. Every
+    /// committed change to galleries, subjects and templates appends its entries in its own
+    /// transaction, at positions given in commit order without gaps, so reading on from the last
+    /// position seen never skips a change.
+    func changes(after position: ChangeFeedPosition, limit: Int) async throws(GalleryError) -> [ChangeFeedEntry]
+
+    /// The position of the last committed change (``ChangeFeedPosition/origin`` before the first).
+    func changeFeedHead() async throws(GalleryError) -> ChangeFeedPosition
+
+    /// The subjects with these identifiers that still exist, in identifier order (a follower of
+    /// the feed reads an enrolment's subject this way).
+    func subjectRecords(_ ids: [SubjectRecord.ID]) async throws(GalleryError) -> [SubjectRecord]
+
+    /// The vectors of these templates that still exist, in identifier order, each with its
+    /// subject (a follower of the feed reads enrolled and added templates this way).
+    func templateVectors(_ ids: [TemplateRecord.ID]) async throws(GalleryError) -> TemplateVectorBatch
+
     // MARK: Companion records
 
     /// Appends companion records on their own (for example the audit row of a search, or a key

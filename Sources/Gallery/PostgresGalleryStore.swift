@@ -180,6 +180,7 @@ public final class PostgresGalleryStore: GalleryStore {
                 retention: gallery.retention, operatingThreshold: gallery.operatingThreshold,
                 modelIdentifier: gallery.modelIdentifier, createdAt: StorageEncoding.date(milliseconds: createdAt))
             try await Self.append(companion, change: .galleryCreated(record), connection, logger)
+            try await Self.recordChanges([PendingChange(.galleryCreated(record))], connection, logger)
             return record
         }
     }
@@ -224,7 +225,9 @@ public final class PostgresGalleryStore: GalleryStore {
                 "UPDATE galleries SET operating_threshold = \(threshold) WHERE id = \(gallery.rawValue)",
                 logger: logger)
             record.operatingThreshold = threshold
-            try await Self.append(companion, change: .thresholdChanged(record, previousThreshold: previous), connection, logger)
+            let change = GalleryChange.thresholdChanged(record, previousThreshold: previous)
+            try await Self.append(companion, change: change, connection, logger)
+            try await Self.recordChanges([PendingChange(change)], connection, logger)
             return record
         }
     }
@@ -238,6 +241,7 @@ public final class PostgresGalleryStore: GalleryStore {
             try await connection.query("DELETE FROM galleries WHERE id = \(id.rawValue)", logger: logger)
             let erasure = GalleryErasure(gallery: gallery, counts: counts)
             try await Self.append(companion, change: .galleryDeleted(erasure), connection, logger)
+            try await Self.recordChanges([PendingChange(.galleryDeleted(erasure))], connection, logger)
             return erasure
         }
     }
@@ -303,6 +307,7 @@ public final class PostgresGalleryStore: GalleryStore {
                 try await Self.append(companion, change: .subjectEnrolled(subjectEnrolled), connection, logger)
                 enrolled.append(subjectEnrolled)
             }
+            try await Self.recordChanges(enrolled.map { PendingChange(.subjectEnrolled($0)) }, connection, logger)
             return enrolled
         }
     }
@@ -324,7 +329,9 @@ public final class PostgresGalleryStore: GalleryStore {
             try await connection.query(
                 "UPDATE subjects SET updated_at_ms = \(now) WHERE id = \(subject.rawValue)", logger: logger)
             record.updatedAt = StorageEncoding.date(milliseconds: now)
-            try await Self.append(companion, change: .templatesAdded(subject: record, templates: stored), connection, logger)
+            let change = GalleryChange.templatesAdded(subject: record, templates: stored)
+            try await Self.append(companion, change: change, connection, logger)
+            try await Self.recordChanges([PendingChange(change)], connection, logger)
             return stored
         }
     }
@@ -414,6 +421,7 @@ public final class PostgresGalleryStore: GalleryStore {
             try await connection.query("DELETE FROM subjects WHERE id = \(id.rawValue)", logger: logger)
             let erasure = SubjectErasure(subject: subject, templateIDs: templateIDs)
             try await Self.append(companion, change: .subjectDeleted(erasure), connection, logger)
+            try await Self.recordChanges([PendingChange(.subjectDeleted(erasure))], connection, logger)
             return erasure
         }
     }
@@ -471,6 +479,68 @@ public final class PostgresGalleryStore: GalleryStore {
                 throw GalleryError.unknownGallery(gallery)
             }
             return try revision.decode(Int64.self)
+        }
+    }
+
+    // MARK: - Change feed
+
+    public func changes(after position: ChangeFeedPosition, limit: Int) async throws(GalleryError) -> [ChangeFeedEntry] {
+        try InputValidation.validate(pageSize: limit, field: "limit", maximum: InputValidation.maximumPageSize)
+        return try await read("reading the change feed") { connection, logger in
+            var query = PostgresQuery(
+                unsafeSQL: "SELECT \(ChangeFeedSchema.columns) FROM gallery_changes WHERE position > $1 ORDER BY position LIMIT $2")
+            query.binds.append(position.rawValue)
+            query.binds.append(Int64(limit))
+            var entries: [ChangeFeedEntry] = []
+            for try await (position, gallery, kind, subject, templates, revision, committedAt) in try await connection.query(
+                query, logger: logger
+            ).decode((Int64, Int64, String, Int64?, String, Int64?, Int64).self) {
+                entries.append(
+                    try ChangeFeedEntry.decoded(
+                        position: position, gallery: gallery, kind: kind, subject: subject, templateList: templates,
+                        revision: revision, committedAt: committedAt))
+            }
+            return entries
+        }
+    }
+
+    public func changeFeedHead() async throws(GalleryError) -> ChangeFeedPosition {
+        try await read("reading the change feed head") { connection, logger in
+            ChangeFeedPosition(
+                try await Self.single(Int64.self, connection.query("SELECT position FROM gallery_change_head", logger: logger)))
+        }
+    }
+
+    public func subjectRecords(_ ids: [SubjectRecord.ID]) async throws(GalleryError) -> [SubjectRecord] {
+        guard !ids.isEmpty else { return [] }
+        try InputValidation.validate(pageSize: ids.count, field: "ids", maximum: InputValidation.maximumPageSize)
+        return try await read("reading subjects") { connection, logger in
+            var query = PostgresQuery(
+                unsafeSQL: "SELECT \(PostgresSchema.subjectColumns) FROM subjects WHERE id = ANY($1) ORDER BY id")
+            query.binds.append(ids.map(\.rawValue))
+            var subjects: [SubjectRecord] = []
+            for try await row in try await connection.query(query, logger: logger) {
+                subjects.append(try Self.subjectRecord(row))
+            }
+            return subjects
+        }
+    }
+
+    public func templateVectors(_ ids: [TemplateRecord.ID]) async throws(GalleryError) -> TemplateVectorBatch {
+        guard !ids.isEmpty else { return TemplateVectorBatch(templateIDs: [], subjectIDs: [], vectors: []) }
+        try InputValidation.validate(pageSize: ids.count, field: "ids", maximum: InputValidation.maximumPageSize)
+        return try await read("reading template vectors") { connection, logger in
+            var query = PostgresQuery(unsafeSQL: "SELECT id, subject_id, vector FROM templates WHERE id = ANY($1) ORDER BY id")
+            query.binds.append(ids.map(\.rawValue))
+            var batch = TemplateVectorBatch(templateIDs: [], subjectIDs: [], vectors: [])
+            for try await (id, subjectID, vector) in try await connection.query(query, logger: logger).decode(
+                (Int64, Int64, Data).self)
+            {
+                batch.templateIDs.append(.init(id))
+                batch.subjectIDs.append(.init(subjectID))
+                try StorageEncoding.appendVector(from: vector, to: &batch.vectors)
+            }
+            return batch
         }
     }
 
@@ -695,6 +765,41 @@ public final class PostgresGalleryStore: GalleryStore {
         return stored
     }
 
+    /// Appends the changes to the feed and notifies listeners, last in the change's transaction.
+    /// Updating the head row locks it until commit, so a concurrent writer waits here and reads
+    /// the head this one committed: positions follow commit order, and a rollback returns its
+    /// numbers. Taken last, the lock is held only for the insert and the commit.
+    private static func recordChanges(
+        _ changes: [PendingChange], _ connection: PostgresConnection, _ logger: Logger
+    ) async throws {
+        guard !changes.isEmpty else { return }
+        let last = try await single(
+            Int64.self,
+            connection.query(
+                "UPDATE gallery_change_head SET position = position + \(Int64(changes.count)) WHERE singleton = 1 RETURNING position",
+                logger: logger))
+        var query = PostgresQuery(
+            unsafeSQL: """
+                INSERT INTO gallery_changes (\(ChangeFeedSchema.columns))
+                SELECT $1 + c.ordinality - 1, c.gallery_id, c.kind, NULLIF(c.subject_id, 0), c.template_ids, g.revision, $6
+                FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[])
+                    WITH ORDINALITY AS c (gallery_id, kind, subject_id, template_ids, ordinality)
+                LEFT JOIN galleries g ON g.id = c.gallery_id
+                """)
+        query.binds.append(last - Int64(changes.count) + 1)
+        query.binds.append(changes.map(\.gallery.rawValue))
+        query.binds.append(changes.map(\.kind.rawValue))
+        // Stored identifiers are positive, so 0 stands for "no subject" in the array.
+        query.binds.append(changes.map { $0.subject?.rawValue ?? 0 })
+        query.binds.append(changes.map(\.templateList))
+        query.binds.append(StorageEncoding.milliseconds(Date()))
+        try await connection.query(query, logger: logger)
+        // Delivered on commit only; a wake-up for listeners, who then read the feed.
+        _ = try await connection.query(
+            "SELECT pg_notify(\(ChangeFeedSchema.channel), \(String(last)))", logger: logger
+        ).collect()
+    }
+
     /// Appends a companion row inside the transaction. The table lock conflicts with itself, so
     /// appenders queue and each sees the row the previous one committed; readers are not blocked.
     private static func append(
@@ -801,5 +906,24 @@ public final class PostgresGalleryStore: GalleryStore {
             }
         }
         return values
+    }
+}
+
+extension PostgresGalleryStore: ChangeNotifyingStore {
+    /// LISTENs on a connection of the primary's pool held for as long as this runs, so the pool
+    /// never hands it to a query; a terminated backend or a failover ends it with an error (and
+    /// the next call listens on whichever host is primary then).
+    public func listenForChanges(_ wake: @escaping @Sendable () -> Void) async throws(GalleryError) {
+        do {
+            try await primary.withPrimaryConnection("listening for gallery changes") { connection in
+                try await connection.listen(on: ChangeFeedSchema.channel) { notifications in
+                    wake()
+                    for try await _ in notifications { wake() }
+                }
+            }
+        } catch {
+            if Task.isCancelled { return }
+            throw error
+        }
     }
 }

@@ -242,6 +242,21 @@ public final class PostgresPrimaryLocator: Sendable {
         }
     }
 
+    /// Runs `body` on a connection of the primary's pool, held for as long as it runs (a LISTEN,
+    /// which must not be handed to queries). A failure that means the primary is gone makes the
+    /// next caller look for it again, so a follower listens on the new primary after a failover.
+    func withPrimaryConnection(
+        _ operation: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> Void
+    ) async throws(GalleryError) {
+        let (client, generation) = try await primaryClient()
+        do {
+            try await client.withConnection { connection in try await body(connection) }
+        } catch {
+            if let reason = Self.lossReason(error) { markLost(generation: generation, reason: reason) }
+            throw .storageFailure(operation: operation, underlying: error)
+        }
+    }
+
     // MARK: - Finding the primary
 
     /// The primary's client, finding the primary first when it is not known.

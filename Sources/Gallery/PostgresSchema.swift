@@ -1,7 +1,7 @@
 /// The PostgreSQL schema, as versioned migrations recorded in `schema_migrations`. A shipped
 /// migration is never edited: later changes are new migrations appended to ``migrations``.
 enum PostgresSchema {
-    static let migrations: [SchemaMigration] = [version1, version2, version3]
+    static let migrations: [SchemaMigration] = [version1, version2, version3, version4]
 
     /// The same tables as ``SQLiteSchema/version1``: times in integer milliseconds since 1970
     /// UTC, vectors as 512-byte bytea of little-endian Float32, attributes and quality as JSON text.
@@ -58,6 +58,11 @@ enum PostgresSchema {
     static let version2 = SchemaMigration(
         identifier: "gallery.v2-gallery-revision",
         statements: ["ALTER TABLE galleries ADD COLUMN revision bigint NOT NULL DEFAULT 0 CHECK (revision >= 0)"])
+
+    /// The change feed of ``SQLiteSchema/version4``.
+    static let version4 = SchemaMigration(
+        identifier: "gallery.v4-change-feed",
+        statements: ChangeFeedSchema.statements(integer: "bigint", strict: ""))
 
     static let galleryColumns = SQLiteSchema.galleryColumns
     static let subjectColumns = SQLiteSchema.subjectColumns

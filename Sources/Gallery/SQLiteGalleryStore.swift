@@ -158,6 +158,7 @@ public final class SQLiteGalleryStore: GalleryStore {
                 purpose: gallery.purpose, retention: gallery.retention, operatingThreshold: gallery.operatingThreshold,
                 modelIdentifier: gallery.modelIdentifier, createdAt: StorageEncoding.date(milliseconds: createdAt))
             try Self.append(companion, change: .galleryCreated(record), db)
+            try Self.recordChanges([PendingChange(.galleryCreated(record))], db)
             return record
         }
     }
@@ -194,7 +195,9 @@ public final class SQLiteGalleryStore: GalleryStore {
                 sql: "UPDATE galleries SET operating_threshold = ? WHERE id = ?",
                 arguments: [Double(threshold), gallery.rawValue])
             record.operatingThreshold = threshold
-            try Self.append(companion, change: .thresholdChanged(record, previousThreshold: previous), db)
+            let change = GalleryChange.thresholdChanged(record, previousThreshold: previous)
+            try Self.append(companion, change: change, db)
+            try Self.recordChanges([PendingChange(change)], db)
             return record
         }
     }
@@ -208,6 +211,7 @@ public final class SQLiteGalleryStore: GalleryStore {
             try db.execute(sql: "DELETE FROM galleries WHERE id = ?", arguments: [id.rawValue])
             let erasure = GalleryErasure(gallery: gallery, counts: counts)
             try Self.append(companion, change: .galleryDeleted(erasure), db)
+            try Self.recordChanges([PendingChange(.galleryDeleted(erasure))], db)
             return erasure
         }
     }
@@ -259,6 +263,7 @@ public final class SQLiteGalleryStore: GalleryStore {
                 try Self.append(companion, change: .subjectEnrolled(subjectEnrolled), db)
                 enrolled.append(subjectEnrolled)
             }
+            try Self.recordChanges(enrolled.map { PendingChange(.subjectEnrolled($0)) }, db)
             return enrolled
         }
     }
@@ -278,7 +283,9 @@ public final class SQLiteGalleryStore: GalleryStore {
             try db.execute(
                 sql: "UPDATE subjects SET updated_at_ms = ? WHERE id = ?", arguments: [now, subject.rawValue])
             record.updatedAt = StorageEncoding.date(milliseconds: now)
-            try Self.append(companion, change: .templatesAdded(subject: record, templates: stored), db)
+            let change = GalleryChange.templatesAdded(subject: record, templates: stored)
+            try Self.append(companion, change: change, db)
+            try Self.recordChanges([PendingChange(change)], db)
             return stored
         }
     }
@@ -354,6 +361,7 @@ public final class SQLiteGalleryStore: GalleryStore {
             try db.execute(sql: "DELETE FROM subjects WHERE id = ?", arguments: [id.rawValue])
             let erasure = SubjectErasure(subject: subject, templateIDs: templateIDs)
             try Self.append(companion, change: .subjectDeleted(erasure), db)
+            try Self.recordChanges([PendingChange(.subjectDeleted(erasure))], db)
             return erasure
         }
     }
@@ -403,6 +411,60 @@ public final class SQLiteGalleryStore: GalleryStore {
                 db, sql: "SELECT revision FROM galleries WHERE id = ?", arguments: [gallery.rawValue])
             else { throw GalleryError.unknownGallery(gallery) }
             return revision
+        }
+    }
+
+    // MARK: - Change feed
+
+    public func changes(after position: ChangeFeedPosition, limit: Int) async throws(GalleryError) -> [ChangeFeedEntry] {
+        try InputValidation.validate(pageSize: limit, field: "limit", maximum: InputValidation.maximumPageSize)
+        return try await read("reading the change feed") { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT \(ChangeFeedSchema.columns) FROM gallery_changes WHERE position > ? ORDER BY position LIMIT ?",
+                arguments: [position.rawValue, limit]
+            ).map { row in
+                try ChangeFeedEntry.decoded(
+                    position: row[0], gallery: row[1], kind: row[2], subject: row[3], templateList: row[4],
+                    revision: row[5], committedAt: row[6])
+            }
+        }
+    }
+
+    public func changeFeedHead() async throws(GalleryError) -> ChangeFeedPosition {
+        try await read("reading the change feed head") { db in
+            ChangeFeedPosition(try Int64.fetchOne(db, sql: "SELECT position FROM gallery_change_head") ?? 0)
+        }
+    }
+
+    public func subjectRecords(_ ids: [SubjectRecord.ID]) async throws(GalleryError) -> [SubjectRecord] {
+        guard !ids.isEmpty else { return [] }
+        try InputValidation.validate(pageSize: ids.count, field: "ids", maximum: InputValidation.maximumPageSize)
+        return try await read("reading subjects") { db in
+            let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+            return try Row.fetchAll(
+                db,
+                sql: "SELECT \(SQLiteSchema.subjectColumns) FROM subjects WHERE id IN (\(placeholders)) ORDER BY id",
+                arguments: StatementArguments(ids.map(\.rawValue))
+            ).map(Self.subjectRecord)
+        }
+    }
+
+    public func templateVectors(_ ids: [TemplateRecord.ID]) async throws(GalleryError) -> TemplateVectorBatch {
+        guard !ids.isEmpty else { return TemplateVectorBatch(templateIDs: [], subjectIDs: [], vectors: []) }
+        try InputValidation.validate(pageSize: ids.count, field: "ids", maximum: InputValidation.maximumPageSize)
+        return try await read("reading template vectors") { db in
+            var batch = TemplateVectorBatch(templateIDs: [], subjectIDs: [], vectors: [])
+            let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT id, subject_id, vector FROM templates WHERE id IN (\(placeholders)) ORDER BY id",
+                arguments: StatementArguments(ids.map(\.rawValue)))
+            while let row = try rows.next() {
+                batch.templateIDs.append(.init(row[0] as Int64))
+                batch.subjectIDs.append(.init(row[1] as Int64))
+                try StorageEncoding.appendVector(from: row[2] as Data, to: &batch.vectors)
+            }
+            return batch
         }
     }
 
@@ -557,6 +619,29 @@ public final class SQLiteGalleryStore: GalleryStore {
                     enrolledAt: StorageEncoding.date(milliseconds: enrolledAt)))
         }
         return stored
+    }
+
+    /// Appends the changes to the feed, last in the change's transaction. SQLite has one writer
+    /// at a time, so the head row hands out positions in commit order.
+    private static func recordChanges(_ changes: [PendingChange], _ db: Database) throws {
+        guard !changes.isEmpty else { return }
+        try db.execute(
+            sql: "UPDATE gallery_change_head SET position = position + ? WHERE singleton = 1", arguments: [changes.count])
+        guard let last = try Int64.fetchOne(db, sql: "SELECT position FROM gallery_change_head") else {
+            throw StoredDataError.missingRow
+        }
+        let now = StorageEncoding.milliseconds(Date())
+        for (offset, change) in changes.enumerated() {
+            try db.execute(
+                sql: """
+                    INSERT INTO gallery_changes (\(ChangeFeedSchema.columns))
+                    VALUES (?, ?, ?, ?, ?, (SELECT revision FROM galleries WHERE id = ?), ?)
+                    """,
+                arguments: [
+                    last - Int64(changes.count - 1 - offset), change.gallery.rawValue, change.kind.rawValue,
+                    change.subject?.rawValue, change.templateList, change.gallery.rawValue, now,
+                ])
+        }
     }
 
     /// Appends a companion row after the change it records, inside the same transaction; a

@@ -1,7 +1,7 @@
 /// The SQLite schema, as versioned migrations. A shipped migration is never edited: later
 /// changes are new migrations appended to ``migrations``.
 enum SQLiteSchema {
-    static let migrations: [SchemaMigration] = [version1, version2, version3]
+    static let migrations: [SchemaMigration] = [version1, version2, version3, version4]
 
     /// Galleries, subjects and templates. Times are integer milliseconds since 1970 UTC;
     /// vectors are 128 little-endian Float32 values; attributes and quality are JSON text.
@@ -61,6 +61,12 @@ enum SQLiteSchema {
     static let version2 = SchemaMigration(
         identifier: "gallery.v2-gallery-revision",
         statements: ["ALTER TABLE galleries ADD COLUMN revision INTEGER NOT NULL DEFAULT 0 CHECK (revision >= 0)"])
+
+    /// The change feed (``ChangeFeedSchema``): one row per committed change, positions from a
+    /// one-row counter updated in the same transaction.
+    static let version4 = SchemaMigration(
+        identifier: "gallery.v4-change-feed",
+        statements: ChangeFeedSchema.statements(integer: "INTEGER", strict: " STRICT"))
 
     /// Argument: the gallery identifier.
     static let bumpRevision = "UPDATE galleries SET revision = revision + 1 WHERE id = ?"

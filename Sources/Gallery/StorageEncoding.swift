@@ -92,6 +92,7 @@ enum StoredDataError: Error, CustomStringConvertible {
     case unknownPurpose(String)
     case unsupportedColumnType(column: String, type: String)
     case missingRow
+    case malformedColumn(column: String, value: String)
 
     var description: String {
         switch self {
@@ -103,6 +104,8 @@ enum StoredDataError: Error, CustomStringConvertible {
             "column '\(column)' has type \(type), which companion rows do not support"
         case .missingRow:
             "a statement that returns one row returned none"
+        case .malformedColumn(let column, let value):
+            "column '\(column)' holds '\(value)', which this build cannot read"
         }
     }
 }

@@ -14,11 +14,18 @@ import Synchronization
 /// is never returned by a search that starts after ``deleteSubject(gallery:reference:)`` returns.
 /// Index updates never wait for searches.
 ///
+/// Several services (nodes) may share one store. Every committed change appends an entry to the
+/// store's change feed in its own transaction; ``catchUp()`` applies the entries the indexes do
+/// not reflect yet (changes made elsewhere; the service's own are applied at once and found
+/// already there), and ``GalleryFeedFollower`` calls it whenever the feed may have grown.
+///
 /// Snapshots: each gallery's store revision changes with every committed change to its subjects
-/// and templates. The service counts the changes it makes itself, so it knows when its index
-/// still matches the store's current revision; only then does ``writeSnapshots()`` save it. A
-/// snapshot is loaded only when it records the store's current revision, so a change made by
-/// anyone else (another process, a crash after a commit) makes it stale and it is rebuilt.
+/// and templates, and each feed entry records the revision it made. An index's revision
+/// advances with the entries applied to it, so the service knows when its index matches the
+/// store's current revision; only then does ``writeSnapshots()`` save it, with its feed
+/// position. At open, a snapshot at the current revision is used as it is; an older one with a
+/// feed position is brought up to date from the feed, provided the entries' revisions follow on
+/// from the snapshot's without a gap and reach the store's revision (otherwise it is rebuilt).
 /// Erasing a subject removes the gallery's snapshot at once, so erased templates do not stay on
 /// disk until the next write.
 public final class GallerySearchService: Sendable {
@@ -27,14 +34,22 @@ public final class GallerySearchService: Sendable {
     /// The engine that turns images into templates.
     public let engine: FaceEngine
     /// How each gallery's index was obtained when the service opened, in gallery order.
-    public let indexReports: [IndexLoadReport]
+    public var indexReports: [IndexLoadReport] { reports.withLock { $0 } }
 
     /// How galleries hold their templates in memory.
     public let indexEncoding: IndexEncoding
 
-    private let indexes: Mutex<[String: GalleryIndex]>
-    private let snapshots: GallerySnapshotFolder?
+    let indexes: Mutex<[String: GalleryIndex]>
+    let snapshots: GallerySnapshotFolder?
     private let activity = Mutex(Activity())
+    private let reports: Mutex<[IndexLoadReport]>
+    /// Every feed entry up to here is reflected in the indexes.
+    let cursor: Mutex<ChangeFeedPosition>
+    /// One catch-up at a time, each continuing where the last stopped.
+    let feedGate = SerialGate()
+
+    /// Feed entries read at a time.
+    static let feedBatchSize = 512
 
     /// Changes in flight through the service, so a snapshot is written only when none is.
     private struct Activity {
@@ -47,21 +62,25 @@ public final class GallerySearchService: Sendable {
 
     private init(
         store: any GalleryStore, engine: FaceEngine, indexes: [String: GalleryIndex],
-        snapshots: GallerySnapshotFolder?, reports: [IndexLoadReport], indexEncoding: IndexEncoding
+        snapshots: GallerySnapshotFolder?, reports: [IndexLoadReport], indexEncoding: IndexEncoding,
+        cursor: ChangeFeedPosition
     ) {
         self.indexEncoding = indexEncoding
         self.store = store
         self.engine = engine
         self.indexes = Mutex(indexes)
         self.snapshots = snapshots
-        self.indexReports = reports
+        self.reports = Mutex(reports)
+        self.cursor = Mutex(cursor)
     }
 
     /// Opens the service over `store`. Each gallery's index is loaded from its snapshot in
-    /// `snapshotDirectory` when that reflects exactly the store's current state of the gallery;
-    /// otherwise (no snapshot folder, no snapshot, stale, damaged, another format) it is rebuilt
-    /// from the stored templates and, with a folder, a fresh snapshot is written. An unusable
-    /// snapshot is never an error, only a rebuild, reported in ``indexReports``.
+    /// `snapshotDirectory` when that reflects the store's current state of the gallery, or an
+    /// earlier one the change feed can bring up to date; otherwise (no snapshot folder, no
+    /// snapshot, stale without a feed position, damaged, another format, changes missing from
+    /// the feed) it is rebuilt from the stored templates and, with a folder, a fresh snapshot
+    /// is written. An unusable snapshot is never an error, only a rebuild, reported in
+    /// ``indexReports``. The indexes reflect every change committed before the call.
     public static func open(
         store: any GalleryStore, engine: FaceEngine, snapshotDirectory: URL? = nil,
         indexEncoding: IndexEncoding = .default
@@ -69,39 +88,128 @@ public final class GallerySearchService: Sendable {
         let folder = snapshotDirectory.map(GallerySnapshotFolder.init(directory:))
         var indexes: [String: GalleryIndex] = [:]
         var reports: [IndexLoadReport] = []
+        let head: ChangeFeedPosition
         let galleries: [GalleryRecord]
+        // The head first: every change after it is in the feed, whatever the walk below sees.
+        do { head = try await store.changeFeedHead() } catch { throw .store(error) }
         do { galleries = try await store.galleries() } catch { throw .store(error) }
         folder?.removeSnapshots(notIn: Set(galleries.map(\.id)))
+        var openedAt: [GalleryRecord.ID: ContinuousClock.Instant] = [:]
         for gallery in galleries {
-            let clock = ContinuousClock()
-            let start = clock.now
-            let (index, origin, problem) = try await openIndex(gallery, encoding: indexEncoding, store: store, folder: folder)
-            let elapsed = clock.now - start
+            let start = ContinuousClock.now
+            let (index, origin, problem) = try await openIndex(
+                gallery, encoding: indexEncoding, store: store, folder: folder, head: head)
+            openedAt[gallery.id] = start
             indexes[gallery.name] = index
             reports.append(
                 IndexLoadReport(
                     gallery: gallery.name, templates: index.templates.count, origin: origin,
-                    milliseconds: Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15,
-                    snapshotProblem: problem))
+                    milliseconds: Self.milliseconds(since: start), snapshotProblem: problem))
         }
-        return GallerySearchService(
-            store: store, engine: engine, indexes: indexes, snapshots: folder, reports: reports, indexEncoding: indexEncoding)
+        let cursor = indexes.values.map(\.position).min() ?? head
+        let service = GallerySearchService(
+            store: store, engine: engine, indexes: indexes, snapshots: folder, reports: reports,
+            indexEncoding: indexEncoding, cursor: cursor)
+        try await service.confirmCurrency(openedAt: openedAt)
+        return service
+    }
+
+    private static func milliseconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+    }
+
+    /// Brings every index up to date from the feed, then checks that the feed accounted for
+    /// every change the store counted: an index whose revision stays below the store's revision
+    /// (read before the last catch-up, so every entry up to it was readable) is rebuilt.
+    private func confirmCurrency(openedAt: [GalleryRecord.ID: ContinuousClock.Instant]) async throws(IdentificationError) {
+        let opened = indexes.withLock { $0 }
+        try await catchUp()
+        var storeRevisions: [GalleryRecord.ID: Int64] = [:]
+        for index in indexes.withLock({ Array($0.values) }) {
+            do {
+                storeRevisions[index.record.id] = try await store.revision(of: index.record.id)
+            } catch {
+                if case .unknownGallery = error { continue }
+                throw .store(error)
+            }
+        }
+        try await catchUp()
+        for (name, original) in opened {
+            guard let index = indexes.withLock({ $0[name] }) else { continue }
+            let record = index.record
+            guard let storeRevision = storeRevisions[record.id] else { continue }
+            // Replaced during the catch-up: a gap in the feed's revisions made it rebuild.
+            let gapped = index !== original
+            let revision = gapped ? original.syncState.revision : index.syncState.revision
+            let isIncomplete = gapped || revision < storeRevision
+            if isIncomplete && !gapped {
+                snapshots?.remove(record.id)
+                try await replaceWithRebuild(index)
+            }
+            let current = indexes.withLock { $0[record.name] } ?? index
+            let origin = reports.withLock { $0.first { $0.gallery == record.name }?.origin }
+            // An index caught up (or rebuilt here) gets a snapshot of its own, as after a rebuild at open.
+            var problem: String?
+            if let snapshots, isIncomplete || origin.map({ if case .caughtUp = $0 { true } else { false } }) == true {
+                switch await writeSnapshot(current, to: snapshots) {
+                case .written, .upToDate: break
+                case let .skipped(reason), let .failed(reason): problem = reason
+                }
+            }
+            reports.withLock { reports in
+                guard let at = reports.firstIndex(where: { $0.gallery == record.name }) else { return }
+                reports[at].templates = current.templates.count
+                if let start = openedAt[record.id] { reports[at].milliseconds = Self.milliseconds(since: start) }
+                if isIncomplete {
+                    reports[at].origin = .rebuilt(.feedIncomplete(indexRevision: revision, storeRevision: storeRevision))
+                }
+                if isIncomplete || problem != nil { reports[at].snapshotProblem = problem }
+            }
+        }
+    }
+
+    /// Replaces a gallery's index with one rebuilt from the store, which then follows the feed
+    /// from the head read before the walk (entries after it are applied again, harmlessly).
+    func replaceWithRebuild(_ index: GalleryIndex) async throws(IdentificationError) {
+        let head: ChangeFeedPosition
+        let revision: Int64
+        do {
+            head = try await store.changeFeedHead()
+            revision = try await store.revision(of: index.record.id)
+        } catch {
+            if case .unknownGallery = error { return }
+            throw .store(error)
+        }
+        let rebuilt = try await GalleryIndex.rebuild(index.record, encoding: indexEncoding, from: store)
+        rebuilt.setRevision(revision, position: head)
+        indexes.withLock { indexes in
+            if indexes[index.record.name] === index { indexes[index.record.name] = rebuilt }
+        }
     }
 
     /// One gallery's index, from its snapshot or the store, with how it was obtained and, after
     /// a rebuild, why no fresh snapshot was written.
     private static func openIndex(
-        _ gallery: GalleryRecord, encoding: IndexEncoding, store: any GalleryStore, folder: GallerySnapshotFolder?
+        _ gallery: GalleryRecord, encoding: IndexEncoding, store: any GalleryStore, folder: GallerySnapshotFolder?,
+        head: ChangeFeedPosition
     ) async throws(IdentificationError) -> (GalleryIndex, IndexOrigin, String?) {
         let revision: Int64
         do { revision = try await store.revision(of: gallery.id) } catch { throw .store(error) }
         let reason: RebuildReason
         if let folder {
             switch folder.load(gallery, encoding: encoding, storeRevision: revision) {
-            case let .loaded(index):
-                index.setRevision(revision)
-                index.savedRevision = revision
-                return (index, .snapshot, nil)
+            case let .loaded(index, snapshotRevision, position):
+                index.savedRevision = snapshotRevision
+                if snapshotRevision == revision {
+                    // A format-1 snapshot has no position: the head was read before the
+                    // revision, so entries after it are at most this revision (already in).
+                    index.setRevision(revision, position: position ?? head)
+                    return (index, .snapshot, nil)
+                }
+                // Older, at a recorded position: the feed brings it up to date (confirmCurrency checks).
+                index.setRevision(snapshotRevision, position: position ?? head)
+                return (index, .caughtUp(snapshotRevision: snapshotRevision, storeRevision: revision), nil)
             case let .unavailable(why):
                 reason = why
             }
@@ -111,15 +219,16 @@ public final class GallerySearchService: Sendable {
         let index = try await GalleryIndex.rebuild(gallery, encoding: encoding, from: store)
         let after: Int64
         do { after = try await store.revision(of: gallery.id) } catch { throw .store(error) }
-        // A change committed during the walk may be half in the index: trust it only if none was.
-        index.setRevision(after == revision ? revision : nil)
+        // A change committed during the walk may be half in the index; its feed entry lies after
+        // the head, so catching up completes it.
+        index.setRevision(revision, position: head)
         guard let folder else { return (index, .rebuilt(reason), nil) }
         guard after == revision else {
             folder.remove(gallery.id)
             return (index, .rebuilt(reason), "the gallery changed during the rebuild")
         }
         do {
-            try folder.write(index, revision: revision)
+            try folder.write(index, revision: revision, position: head)
             index.savedRevision = revision
             return (index, .rebuilt(reason), nil)
         } catch {
@@ -130,13 +239,16 @@ public final class GallerySearchService: Sendable {
 
     // MARK: Snapshots
 
-    /// Saves the snapshot of every gallery whose index matches the store's current revision
-    /// (call it on graceful shutdown, when no change is in flight). A gallery whose index cannot
-    /// be shown to match (a change in flight or of unknown outcome, a change by another writer)
-    /// is skipped and its old snapshot removed. Nothing is written without a snapshot folder.
+    /// Catches up with the change feed, then saves the snapshot of every gallery whose index
+    /// matches the store's current revision, with its feed position (call it on graceful
+    /// shutdown, when no change is in flight). A gallery whose index cannot be shown to match (a
+    /// change in flight or of unknown outcome, a change committed since the catch-up) is skipped
+    /// and its old snapshot removed. Nothing is written without a snapshot folder.
     @discardableResult
     public func writeSnapshots() async -> [String: SnapshotOutcome] {
         guard let snapshots else { return [:] }
+        // A failed catch-up leaves indexes behind the store: the revision check below skips them.
+        _ = try? await catchUp()
         var outcomes: [String: SnapshotOutcome] = [:]
         for (name, index) in indexes.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
             outcomes[name] = await writeSnapshot(index, to: snapshots)
@@ -166,13 +278,13 @@ public final class GallerySearchService: Sendable {
         }
         guard current == expected else {
             folder.remove(id)
-            return .skipped("the store is at revision \(current), the index at \(expected) (changed by another writer)")
+            return .skipped("the store is at revision \(current), the index at \(expected) (a change since the catch-up)")
         }
         // Loaded or written at this revision and still on disk: rewriting it would copy the same bytes.
         if index.savedRevision == current, FileManager.default.fileExists(atPath: folder.manifestFile(of: id).path) {
             return .upToDate(revision: current)
         }
-        do { try folder.write(index, revision: current) } catch {
+        do { try folder.write(index, revision: current, position: index.position) } catch {
             folder.remove(id)
             return .failed(error.description)
         }
@@ -186,7 +298,7 @@ public final class GallerySearchService: Sendable {
     }
 
     /// Runs a change to subjects or templates, counted so snapshots are not written while it runs.
-    private func tracked<T>(_ body: () async throws(IdentificationError) -> T) async throws(IdentificationError) -> T {
+    func tracked<T>(_ body: () async throws(IdentificationError) -> T) async throws(IdentificationError) -> T {
         activity.withLock { $0.started += 1 }
         defer { activity.withLock { $0.finished += 1 } }
         return try await body()
@@ -210,12 +322,11 @@ public final class GallerySearchService: Sendable {
         return .store(error)
     }
 
-    /// Applies a committed change to the index and counts it; an index failure leaves the index
-    /// behind the store, so it is no longer trusted.
+    /// Applies a committed change to the index at once (its feed entry, read later, then finds
+    /// it there); an index failure leaves the index behind the store, so it is no longer trusted.
     private func apply(to index: GalleryIndex, _ change: () throws(IdentificationError) -> Void) throws(IdentificationError) {
         do {
             try change()
-            index.recordChange()
         } catch {
             index.distrust()
             throw error
@@ -244,7 +355,11 @@ public final class GallerySearchService: Sendable {
             throw .store(error)
         }
         let index = try GalleryIndex(record: record, encoding: indexEncoding)
-        indexes.withLock { $0[name] = index }
+        // The feed may have brought it in already (and more since): keep that one.
+        indexes.withLock { indexes in
+            if let existing = indexes[name], existing.record.id.rawValue >= record.id.rawValue { return }
+            indexes[name] = index
+        }
         return record
     }
 
@@ -278,7 +393,9 @@ public final class GallerySearchService: Sendable {
         let index = try index(of: name)
         let erasure: GalleryErasure
         do { erasure = try await store.deleteGallery(index.record.id, companion: companion) } catch { throw .store(error) }
-        indexes.withLock { _ = $0.removeValue(forKey: name) }
+        indexes.withLock { indexes in
+            if indexes[name]?.record.id == erasure.gallery.id { indexes.removeValue(forKey: name) }
+        }
         snapshots?.remove(index.record.id)
         return erasure
     }
@@ -531,14 +648,14 @@ public final class GallerySearchService: Sendable {
                 noteFailure(error, index: nil)
                 throw .store(error)
             }
-            let index = indexes.withLock { $0.values.first { $0.record.id == erasure.subject.galleryID } }
-            if let index {
-                index.remove(erasure)
-                index.recordChange()
-            }
+            index(id: erasure.subject.galleryID)?.remove(erasure)
             snapshots?.remove(erasure.subject.galleryID)
             return erasure
         }
+    }
+
+    func index(id: GalleryRecord.ID) -> GalleryIndex? {
+        indexes.withLock { $0.values.first { $0.record.id == id } }
     }
 
     private func index(of gallery: String) throws(IdentificationError) -> GalleryIndex {

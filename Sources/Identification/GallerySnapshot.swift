@@ -11,21 +11,22 @@ import Matching
 /// A gallery's index saved in a snapshot folder, as two files:
 ///
 /// - `gallery-<id>-r<revision>.index`: the template index (``IndexSnapshot``, checksummed).
-/// - `gallery-<id>.manifest`: which gallery, store revision and template model the snapshot
-///   reflects, the name of its index file, and the subject facts searches report (reference
-///   and attributes per subject), so loading reads no subject rows.
+/// - `gallery-<id>.manifest`: which gallery, store revision, change-feed position and template
+///   model the snapshot reflects, the name of its index file, and the subject facts searches
+///   report (reference and attributes per subject), so loading reads no subject rows.
 ///
 /// The index file is written first and the manifest last, each to a temporary file that is
 /// synced and renamed over the old one; the manifest names its index file by revision, so a
 /// crash between the two renames leaves the old pair consistent (or the new index unnamed).
-/// A snapshot is used only when its revision equals the store's, which changes with every
-/// committed change to the gallery's subjects and templates.
+/// A snapshot is used as it is when its revision equals the store's, which changes with every
+/// committed change to the gallery's subjects and templates; an older one that records its feed
+/// position is used too, and brought up to date from the change feed (format 1 has no position).
 struct GallerySnapshotFolder: Sendable {
     let directory: URL
 
     private static let manifestSignature: [UInt8] = Array("BIOMGAL".utf8) + [0x1A]
-    /// The manifest format written, and the only one read.
-    static let manifestVersion: UInt32 = 1
+    /// The manifest format written: 2 adds the change-feed position to format 1, which is still read.
+    static let manifestVersion: UInt32 = 2
     /// Manifest headers longer than this are refused unread (names and identifiers are short).
     private static let headerLimit = 1 << 20
     private static let digestLength = 64
@@ -45,8 +46,9 @@ struct GallerySnapshotFolder: Sendable {
 
     // MARK: Loading
 
-    /// The gallery's index as saved, if the snapshot reflects `storeRevision` of exactly this
-    /// gallery and model; otherwise why not (the caller rebuilds).
+    /// The gallery's index as saved, if the snapshot is of exactly this gallery and model and
+    /// reflects `storeRevision`, or an earlier revision at a recorded feed position (the caller
+    /// then catches up from the feed); otherwise why not (the caller rebuilds).
     func load(_ record: GalleryRecord, encoding: IndexEncoding, storeRevision: Int64) -> SnapshotLoad {
         let path = manifestFile(of: record.id).path
         guard FileManager.default.fileExists(atPath: path) else { return .unavailable(.missing) }
@@ -62,7 +64,7 @@ struct GallerySnapshotFolder: Sendable {
         guard header.modelIdentifier == record.modelIdentifier else {
             return .unavailable(.unusable("made for model '\(header.modelIdentifier)', the gallery holds '\(record.modelIdentifier)'"))
         }
-        guard header.revision == storeRevision else {
+        guard header.revision == storeRevision || (header.revision < storeRevision && header.feedPosition != nil) else {
             return .unavailable(.stale(snapshotRevision: header.revision, storeRevision: storeRevision))
         }
         guard header.indexFile == indexFileName(of: record.id, revision: header.revision) else {
@@ -86,7 +88,9 @@ struct GallerySnapshotFolder: Sendable {
             return .unavailable(.unusable("the index holds \(templates.count) templates, the manifest \(header.templateCount)"))
         }
         do {
-            return .loaded(try GalleryIndex(record: record, templates: templates, subjects: subjects))
+            return .loaded(
+                try GalleryIndex(record: record, templates: templates, subjects: subjects), revision: header.revision,
+                position: header.feedPosition)
         } catch {
             return .unavailable(.unusable(error.description))
         }
@@ -97,6 +101,7 @@ struct GallerySnapshotFolder: Sendable {
         var galleryName: String
         var galleryCreatedAt: Int64
         var revision: Int64
+        var feedPosition: ChangeFeedPosition?
         var modelIdentifier: String
         var indexFile: String
         var templateCount: UInt64
@@ -112,8 +117,8 @@ struct GallerySnapshotFolder: Sendable {
         var reader = ByteReader(try file.read(at: 0, count: 16, path: file.path), path: file.path)
         guard try reader.bytes(8) == Self.manifestSignature else { throw .malformed(path: file.path, reason: "not a gallery manifest") }
         let version = try reader.uint32()
-        guard version == Self.manifestVersion else {
-            throw .malformed(path: file.path, reason: "manifest format \(version), this build reads \(Self.manifestVersion)")
+        guard version == 1 || version == Self.manifestVersion else {
+            throw .malformed(path: file.path, reason: "manifest format \(version), this build reads 1 and \(Self.manifestVersion)")
         }
         let headerLength = Int(try reader.uint32())
         guard headerLength <= Self.headerLimit else { throw .malformed(path: file.path, reason: "header of \(headerLength) bytes") }
@@ -126,6 +131,7 @@ struct GallerySnapshotFolder: Sendable {
         let galleryName = try header.string()
         let galleryCreatedAt = try header.int64()
         let revision = try header.int64()
+        let feedPosition = version >= 2 ? ChangeFeedPosition(try header.int64()) : nil
         let modelIdentifier = try header.string()
         let indexFile = try header.string()
         let templateCount = try header.uint64()
@@ -140,7 +146,7 @@ struct GallerySnapshotFolder: Sendable {
         }
         return ManifestHeader(
             galleryID: galleryID, galleryName: galleryName, galleryCreatedAt: galleryCreatedAt, revision: revision,
-            modelIdentifier: modelIdentifier, indexFile: indexFile, templateCount: templateCount,
+            feedPosition: feedPosition, modelIdentifier: modelIdentifier, indexFile: indexFile, templateCount: templateCount,
             subjectCount: subjectCount, subjectsOffset: subjectsOffset, subjectsLength: Int(subjectsLength),
             subjectsDigest: subjectsDigest)
     }
@@ -176,9 +182,9 @@ struct GallerySnapshotFolder: Sendable {
 
     // MARK: Writing
 
-    /// Saves `index` as the snapshot of `revision`, replacing the gallery's previous snapshot.
-    /// Erased templates are compacted away first, so no removed vector reaches the disk.
-    func write(_ index: GalleryIndex, revision: Int64) throws(SnapshotFileError) {
+    /// Saves `index` as the snapshot of `revision` at feed `position`, replacing the gallery's
+    /// previous snapshot. Erased templates are compacted away first, so no removed vector reaches the disk.
+    func write(_ index: GalleryIndex, revision: Int64, position: ChangeFeedPosition) throws(SnapshotFileError) {
         let record = index.record
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -209,6 +215,7 @@ struct GallerySnapshotFolder: Sendable {
         header.string(record.name)
         header.int64(Self.milliseconds(record.createdAt))
         header.int64(revision)
+        header.int64(position.rawValue)
         header.string(record.modelIdentifier)
         header.string(indexFile)
         header.uint64(UInt64(templateCount))
@@ -265,7 +272,8 @@ struct GallerySnapshotFolder: Sendable {
 
 /// A gallery's index from its snapshot, or why there is none to use.
 enum SnapshotLoad {
-    case loaded(GalleryIndex)
+    /// The index, the revision it reflects and, in format 2, the feed position it was saved at.
+    case loaded(GalleryIndex, revision: Int64, position: ChangeFeedPosition?)
     case unavailable(RebuildReason)
 }
 

@@ -12,6 +12,9 @@ public enum RebuildReason: Sendable, Equatable, CustomStringConvertible {
     /// The snapshot could not be used: damaged, truncated, another format version, another
     /// gallery or template model, or its two files do not belong together.
     case unusable(String)
+    /// The change feed could not bring the index up to the store's revision (changes missing
+    /// from it, for example made by a build without the feed).
+    case feedIncomplete(indexRevision: Int64, storeRevision: Int64)
 
     public var description: String {
         switch self {
@@ -20,6 +23,8 @@ public enum RebuildReason: Sendable, Equatable, CustomStringConvertible {
         case let .stale(snapshotRevision, storeRevision):
             "stale snapshot (revision \(snapshotRevision), store at \(storeRevision))"
         case let .unusable(reason): "unusable snapshot: \(reason)"
+        case let .feedIncomplete(indexRevision, storeRevision):
+            "the change feed reaches revision \(indexRevision) of \(storeRevision)"
         }
     }
 }
@@ -28,12 +33,16 @@ public enum RebuildReason: Sendable, Equatable, CustomStringConvertible {
 public enum IndexOrigin: Sendable, Equatable, CustomStringConvertible {
     /// Loaded from a snapshot that reflects exactly the store's current state of the gallery.
     case snapshot
+    /// Loaded from an older snapshot and brought up to date from the store's change feed.
+    case caughtUp(snapshotRevision: Int64, storeRevision: Int64)
     /// Read from the store, template by template.
     case rebuilt(RebuildReason)
 
     public var description: String {
         switch self {
         case .snapshot: "snapshot"
+        case let .caughtUp(snapshotRevision, storeRevision):
+            "snapshot at revision \(snapshotRevision), caught up from the change feed to \(storeRevision)"
         case let .rebuilt(reason): "rebuilt (\(reason))"
         }
     }

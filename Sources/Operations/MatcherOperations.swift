@@ -303,6 +303,15 @@ public final class MatcherOperations: Sendable {
         } catch {
             throw .identification(error)
         }
+        // This node's index may not reflect yet an erasure acknowledged elsewhere (another node,
+        // another process): keep only candidates whose best template the store still holds (an
+        // erased subject's templates go with it), read with their qualities in one read. An
+        // erasure that commits after this read is caught when the review case is written below.
+        let qualities: [TemplateRecord.ID: TemplateQuality]
+        do { qualities = try await store.templateQualities(candidates.map(\.bestTemplateID)) } catch {
+            throw .identification(.store(error))
+        }
+        candidates = Self.ranked(candidates.filter { qualities[$0.bestTemplateID] != nil })
         let digest = FileDigest.sha256(of: request.image)
         var parameters: [String: JSONValue] = [
             "k": .integer(Int64(request.k)), "threshold": .number(threshold), "faceIndex": .integer(Int64(chosen)),
@@ -341,8 +350,6 @@ public final class MatcherOperations: Sendable {
                 candidates = enrolled
             }
         }
-        // Qualities are reported when the store can read them; the search is recorded either way.
-        let qualities = (try? await store.templateQualities(candidates.map(\.bestTemplateID))) ?? [:]
         let ranked = candidates.map { candidate in
             RankedCandidate(
                 rank: candidate.rank, subjectReference: candidate.subjectReference, subjectID: candidate.subjectID,
@@ -353,6 +360,15 @@ public final class MatcherOperations: Sendable {
             gallery: gallery, faces: Self.probeFaces(analysis.faces), searchedFace: chosen, candidates: ranked,
             threshold: threshold, k: request.k, probeSHA256: digest, auditSequence: recorded.auditSequence,
             justification: justification, reviewCase: recorded.reviewCase)
+    }
+
+    /// The candidates ranked again from 1, in their order.
+    private static func ranked(_ candidates: [Candidate]) -> [Candidate] {
+        candidates.enumerated().map { position, candidate in
+            var ranked = candidate
+            ranked.rank = position + 1
+            return ranked
+        }
     }
 
     /// The candidates whose subjects the store still holds, ranked again from 1.

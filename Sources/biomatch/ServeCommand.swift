@@ -95,6 +95,7 @@ struct ServeCommand: AsyncParsableCommand {
             dependencies: ServerDependencies(operations: operations, health: health, metrics: metrics),
             logger: logger)
         let sweeper = RetentionSweeperService(operations: operations, interval: .seconds(sweepInterval), logger: logger)
+        let follower = IndexFollowerService(service: operations.identification, logger: logger)
         try await BioMatchServer.serviceGroup(
             application: application,
             closeStore: {
@@ -104,7 +105,7 @@ struct ServeCommand: AsyncParsableCommand {
                 }
                 await opened.close()
             },
-            logger: logger, otherServices: [sweeper]
+            logger: logger, otherServices: [follower, sweeper]
         ).run()
     }
 

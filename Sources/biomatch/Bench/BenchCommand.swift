@@ -5,6 +5,9 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure speed as ratios against reference implementations run on this machine.",
-        subcommands: [PipelineBenchCommand.self, SearchBenchCommand.self, EnrolBenchCommand.self, ServeBenchCommand.self, StartupBenchCommand.self]
+        subcommands: [
+            PipelineBenchCommand.self, SearchBenchCommand.self, EnrolBenchCommand.self, ServeBenchCommand.self,
+            StartupBenchCommand.self, ClusterBenchCommand.self,
+        ]
     )
 }

@@ -1,0 +1,159 @@
+import Foundation
+import Gallery
+import Matching
+
+extension GallerySearchService {
+    /// Every feed entry up to this position is reflected in the indexes.
+    public var feedPosition: ChangeFeedPosition { cursor.withLock { $0 } }
+
+    /// Applies every change committed before the call that the indexes do not reflect yet:
+    /// galleries created or erased, thresholds, subjects enrolled or erased, templates added (their
+    /// vectors read from the store by identifier). Applying an entry the index already reflects
+    /// (the service's own change, or one applied before) changes nothing, so catching up is
+    /// always safe. One catch-up runs at a time; concurrent calls wait and continue from where
+    /// the previous one stopped. Returns the position reached.
+    @discardableResult
+    public func catchUp() async throws(IdentificationError) -> ChangeFeedPosition {
+        try await feedGate.run { () async throws(IdentificationError) -> ChangeFeedPosition in
+            var position = feedPosition
+            while true {
+                let entries: [ChangeFeedEntry]
+                do throws(GalleryError) { entries = try await store.changes(after: position, limit: Self.feedBatchSize) } catch {
+                    throw .store(error)
+                }
+                guard let last = entries.last else { break }
+                try await tracked { () async throws(IdentificationError) in try await apply(entries) }
+                position = last.position
+                cursor.withLock { $0 = position }
+                for index in indexes.withLock({ Array($0.values) }) { index.advance(to: position) }
+                if entries.count < Self.feedBatchSize { break }
+            }
+            return position
+        }
+    }
+
+    /// Applies a batch of entries in order, reading the subjects and vectors they need first
+    /// (one read each for the batch, and only for changes the indexes lack).
+    private func apply(_ entries: [ChangeFeedEntry]) async throws(IdentificationError) {
+        var wantedSubjects: [SubjectRecord.ID] = []
+        var wantedTemplates: [TemplateRecord.ID] = []
+        for entry in entries where entry.kind == .subjectEnrolled || entry.kind == .templatesAdded {
+            // A gallery without an index yet may be created earlier in this batch: read its changes too.
+            let index = index(id: entry.gallery)
+            if let index, index.order(of: entry) == .applied { continue }
+            let missing = entry.templates.filter { index?.templates.contains(GalleryIndex.templateID($0)) != true }
+            if let index, missing.isEmpty, entry.kind == .templatesAdded || entry.subject.map(index.holds) == true { continue }
+            if entry.kind == .subjectEnrolled, let subject = entry.subject { wantedSubjects.append(subject) }
+            wantedTemplates += missing
+        }
+        var subjects: [SubjectRecord.ID: SubjectRecord] = [:]
+        var vectors: [TemplateRecord.ID: (subject: SubjectRecord.ID, vector: [Float])] = [:]
+        do {
+            for chunk in wantedSubjects.chunked(Self.feedBatchSize) {
+                for subject in try await store.subjectRecords(chunk) { subjects[subject.id] = subject }
+            }
+            for chunk in wantedTemplates.chunked(Self.feedBatchSize) {
+                let batch = try await store.templateVectors(chunk)
+                let dimension = TemplateFormat.dimension
+                for (offset, id) in batch.templateIDs.enumerated() {
+                    vectors[id] = (batch.subjectIDs[offset], Array(batch.vectors[offset * dimension..<(offset + 1) * dimension]))
+                }
+            }
+        } catch {
+            throw .store(error)
+        }
+        for entry in entries {
+            try await apply(entry, subjects: subjects, vectors: vectors)
+        }
+    }
+
+    private func apply(
+        _ entry: ChangeFeedEntry, subjects: [SubjectRecord.ID: SubjectRecord],
+        vectors: [TemplateRecord.ID: (subject: SubjectRecord.ID, vector: [Float])]
+    ) async throws(IdentificationError) {
+        switch entry.kind {
+        case .galleryCreated:
+            try await adoptGallery(entry)
+            return
+        case .galleryDeleted:
+            indexes.withLock { indexes in
+                for (name, index) in indexes where index.record.id == entry.gallery { indexes.removeValue(forKey: name) }
+            }
+            snapshots?.remove(entry.gallery)
+            return
+        case .thresholdChanged, .subjectEnrolled, .templatesAdded, .subjectErased:
+            break
+        }
+        // A gallery erased since (or never seen because it was erased before its creation was read).
+        guard let index = index(id: entry.gallery) else { return }
+        switch index.order(of: entry) {
+        case .applied:
+            return
+        case .gap:
+            // Changes are missing from the feed: only the store's current state can be trusted.
+            snapshots?.remove(entry.gallery)
+            try await replaceWithRebuild(index)
+            return
+        case .next:
+            break
+        }
+        switch entry.kind {
+        case .thresholdChanged:
+            do {
+                let record = try await store.gallery(entry.gallery)
+                index.record = record
+            } catch {
+                if case .unknownGallery = error { break }
+                throw .store(error)
+            }
+        case .subjectEnrolled, .templatesAdded:
+            guard let subject = entry.subject else { break }
+            let owner = GalleryIndex.owner(subject)
+            let templates = entry.templates.compactMap { id in
+                vectors[id].map { Template(id: GalleryIndex.templateID(id), owner: owner, vector: $0.vector) }
+            }
+            // A subject erased since its enrolment was read is left out: its erasure follows in the feed.
+            if entry.kind == .subjectEnrolled {
+                guard let record = subjects[subject] else { break }
+                try index.add(subject: record, templates: templates)
+            } else if !templates.isEmpty {
+                try index.add(subject: nil, templates: templates, of: owner)
+            }
+        case .subjectErased:
+            if let subject = entry.subject { index.remove(subject: subject, templates: entry.templates) }
+            // The snapshot still holds the erased templates.
+            snapshots?.remove(entry.gallery)
+        case .galleryCreated, .galleryDeleted:
+            break
+        }
+        index.advance(past: entry)
+    }
+
+    /// Gives a gallery created elsewhere an empty index (its subjects follow in the feed),
+    /// unless the service has it already or it was erased since.
+    private func adoptGallery(_ entry: ChangeFeedEntry) async throws(IdentificationError) {
+        if let existing = index(id: entry.gallery) {
+            existing.advance(past: entry)
+            return
+        }
+        let record: GalleryRecord
+        do { record = try await store.gallery(entry.gallery) } catch {
+            if case .unknownGallery = error { return }
+            throw .store(error)
+        }
+        let index = try GalleryIndex(record: record, encoding: indexEncoding)
+        index.setRevision(entry.galleryRevision ?? 0, position: entry.position)
+        indexes.withLock { indexes in
+            // Names are unique among live galleries: a larger identifier is the newer gallery.
+            if let existing = indexes[record.name], existing.record.id.rawValue >= record.id.rawValue { return }
+            indexes[record.name] = index
+        }
+    }
+}
+
+extension Array {
+    /// Consecutive slices of at most `size` elements.
+    fileprivate func chunked(_ size: Int) -> [[Element]] {
+        stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
+    }
+}

@@ -1,0 +1,28 @@
+import Identification
+import Logging
+import ServiceLifecycle
+
+/// Keeps the node's gallery indexes current with changes committed through other nodes or
+/// processes (``GalleryFeedFollower``), until the service group shuts down. Start it before the
+/// HTTP server, so it stops after the last request.
+public struct IndexFollowerService: Service {
+    let follower: GalleryFeedFollower
+
+    /// A follower of `service`'s store; `pollInterval` as ``GalleryFeedFollower/init(service:pollInterval:retryDelay:onEvent:)``.
+    public init(service: GallerySearchService, pollInterval: Duration? = nil, logger: Logger) {
+        follower = GalleryFeedFollower(service: service, pollInterval: pollInterval) { event in
+            switch event {
+            case let .caughtUp(position):
+                logger.debug("indexes caught up with the change feed", metadata: ["feed.position": "\(position.rawValue)"])
+            case let .catchUpFailed(error):
+                logger.warning("catching up with the change feed failed; retrying", metadata: ["error": "\(error)"])
+            case let .listeningFailed(error):
+                logger.warning("listening for gallery changes failed; listening again", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { await follower.run() }
+    }
+}
