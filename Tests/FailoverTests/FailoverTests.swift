@@ -37,8 +37,10 @@ struct FailoverWithoutLossTests {
             await record.stop()
             await load.value
 
+            var figures: [String] = []
             for node in cluster.nodes {
                 let first = await record.firstAcknowledgement(of: node.name, after: promoted)
+                figures.append("\(node.name) serving again \(first.map { "\($0 - promoted)" } ?? "never") after the promotion")
                 #expect(first != nil, "\(node.name) acknowledged nothing after the promotion")
                 if let first { #expect(first - promoted <= .seconds(5), "\(node.name) served again \(first - promoted) after the promotion") }
             }
@@ -52,6 +54,8 @@ struct FailoverWithoutLossTests {
                 pair: cluster.pair, port: cluster.pair.standbyPort, scratch: cluster.folder)
             #expect(check.isClean, "\(check)")
             #expect(await record.acknowledgements > 16)
+            let refused = attempts.count { if case .answered(503, _) = $0.outcome { true } else { false } }
+            print("failover (synchronous): \(await record.acknowledgements) acknowledged, \(refused) answered 503 with Retry-After, \(await record.unresolved.count) unresolved at the end; \(figures.joined(separator: ", "))")
 
             // A broken chain ends `audit verify` with a non-zero status, which throws here.
             _ = try await ChildProcess.run(
@@ -85,6 +89,7 @@ struct FailoverWithoutLossTests {
                 attempted: Set(attempts.map(\.reference)).union(cluster.warmUpReferences),
                 pair: cluster.pair, port: cluster.pair.standbyPort, scratch: cluster.folder)
             #expect(!check.missing.isEmpty, "the check found no lost acknowledgement: \(check)")
+            print("failover (asynchronous, WAL sender paused): \(check.missing.count) of \(await record.acknowledgements) acknowledged enrolments lost")
         }
     }
 
