@@ -211,5 +211,14 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Failover of `biomatch serve` processes on a PostgreSQL primary + standby
+        // (scripts/postgres-test-pair); runs the biomatch binary built beside the tests.
+        .testTarget(
+            name: "FailoverTests",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
     ]
 )

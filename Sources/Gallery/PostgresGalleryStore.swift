@@ -910,11 +910,12 @@ public final class PostgresGalleryStore: GalleryStore {
 }
 
 extension PostgresGalleryStore: ChangeNotifyingStore {
-    /// LISTENs on a pooled connection held for as long as this runs, so the pool never hands it
-    /// to a query; a terminated backend or a failover ends it with an error.
+    /// LISTENs on a connection of the primary's pool held for as long as this runs, so the pool
+    /// never hands it to a query; a terminated backend or a failover ends it with an error (and
+    /// the next call listens on whichever host is primary then).
     public func listenForChanges(_ wake: @escaping @Sendable () -> Void) async throws(GalleryError) {
         do {
-            try await primary.withPrimaryConnection { connection in
+            try await primary.withPrimaryConnection("listening for gallery changes") { connection in
                 try await connection.listen(on: ChangeFeedSchema.channel) { notifications in
                     wake()
                     for try await _ in notifications { wake() }
@@ -922,7 +923,7 @@ extension PostgresGalleryStore: ChangeNotifyingStore {
             }
         } catch {
             if Task.isCancelled { return }
-            throw .storageFailure(operation: "listening for gallery changes", underlying: error)
+            throw error
         }
     }
 }

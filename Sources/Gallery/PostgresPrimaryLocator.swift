@@ -166,20 +166,6 @@ public final class PostgresPrimaryLocator: Sendable {
         }
     }
 
-    /// Holds one connection of the current primary's pool for as long as `body` runs (a LISTEN,
-    /// which only a primary serves and which must follow it after a failover). When the
-    /// connection fails, the primary is looked for again before the error is rethrown, so the
-    /// caller's next attempt reaches the new one.
-    func withPrimaryConnection(_ body: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws {
-        let (client, generation) = try await primaryClient()
-        do {
-            try await client.withConnection { connection in try await body(connection) }
-        } catch {
-            if !Task.isCancelled { markLost(generation: generation, reason: "the listening connection ended: \(error)") }
-            throw error
-        }
-    }
-
     private struct LeaseTimedOut: Error, CustomStringConvertible {
         var description: String { "no connection to the primary became free in time, or the primary was lost meanwhile" }
     }
@@ -253,6 +239,21 @@ public final class PostgresPrimaryLocator: Sendable {
         } catch {
             if gate.current == .expired { throw LeaseTimedOut() }
             throw error
+        }
+    }
+
+    /// Runs `body` on a connection of the primary's pool, held for as long as it runs (a LISTEN,
+    /// which must not be handed to queries). A failure that means the primary is gone makes the
+    /// next caller look for it again, so a follower listens on the new primary after a failover.
+    func withPrimaryConnection(
+        _ operation: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> Void
+    ) async throws(GalleryError) {
+        let (client, generation) = try await primaryClient()
+        do {
+            try await client.withConnection { connection in try await body(connection) }
+        } catch {
+            if let reason = Self.lossReason(error) { markLost(generation: generation, reason: reason) }
+            throw .storageFailure(operation: operation, underlying: error)
         }
     }
 

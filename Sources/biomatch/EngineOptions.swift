@@ -1,7 +1,7 @@
 import ArgumentParser
+import DlibEngine
 import FaceEngine
 import Foundation
-import DlibEngine
 import Installation
 import ONNXRuntime
 import SFaceEngine

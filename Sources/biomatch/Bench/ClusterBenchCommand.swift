@@ -32,6 +32,8 @@ struct ClusterBenchCommand: AsyncParsableCommand {
     @Option(help: "Enrolments per second through node A.") var rate = 50.0
     @Option(help: "Seconds of steady load.") var seconds = 20.0
     @Option(help: "Subjects enrolled in bulk before the load (gallery size).") var preload = 10_000
+    @Flag(help: "Also measure failover: the primary killed with SIGKILL under load, time to the next acknowledged enrolment, on a hand-promoted pair (scripts/postgres-test-pair) and on a pg_auto_failover formation (scripts/cluster up --formation-only).")
+    var failover = false
     @Option(help: "Folder for the throwaway PostgreSQL server (default: a new folder under /tmp).")
     var directory: String?
 
@@ -129,7 +131,17 @@ struct ClusterBenchCommand: AsyncParsableCommand {
             ["max", format(summary.delay_max_ms, 2)], ["count", "\(summary.enrolments)"],
         ])
         print("  target p99 <= 1000 ms: \(summary.target_met ? "met" : "NOT met")")
-        try printJSON(summary)
+        var result = summary
+        if failover {
+            let engine = try FaceEngine(installation: Installation.fromEnvironment())
+            let figures = [try await ClusterFailoverBench.handPromoted(engine: engine), try await ClusterFailoverBench.formation(engine: engine)]
+            print("Failover: SIGKILL of the primary under \(format(ClusterFailoverBench.rate)) enrolments per second")
+            printTable(["setup", "kill -> first ack, ms", "promote -> first ack, ms", "failed attempts"], figures.map {
+                [$0.setup, format($0.kill_to_first_ack_ms, 0), $0.promote_to_first_ack_ms.map { format($0, 0) } ?? "-", "\($0.failed_attempts)"]
+            })
+            result.failover = figures
+        }
+        try printJSON(result)
     }
 
     static func subject(_ reference: String, model: String, _ generator: inout SeededBenchGenerator) -> NewSubject {
@@ -160,6 +172,8 @@ struct ClusterBenchSummary: Codable {
     var feed_position: Int64
     var target_p99_ms: Double
     var target_met: Bool
+    /// With --failover: the hand-promoted pair's and the formation's failover, in that order.
+    var failover: [ClusterFailoverBench.Figures]? = nil
 }
 
 /// SplitMix64, so every run enrols the same vectors.
@@ -199,7 +213,7 @@ enum BenchPostgres {
 
     /// Runs `bash command…` with its output in a file (the server outlives the script, so a
     /// pipe would never close) and parses its KEY=VALUE lines.
-    private static func run(_ command: [String]) throws -> [String: String] {
+    static func run(_ command: [String], environment: [String: String] = [:]) throws -> [String: String] {
         let output = FileManager.default.temporaryDirectory.appending(path: "biomatch-bench-pg-\(UUID().uuidString).out")
         defer { try? FileManager.default.removeItem(at: output) }
         var actions = posix_spawn_file_actions_t()
@@ -210,7 +224,10 @@ enum BenchPostgres {
         let arguments = (["/bin/bash"] + command).map { strdup($0) } + [nil]
         defer { arguments.forEach { free($0) } }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, "/bin/bash", &actions, nil, arguments, environ)
+        let merged = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
+        let variables = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { variables.forEach { free($0) } }
+        let spawned = posix_spawn(&pid, "/bin/bash", &actions, nil, arguments, variables)
         guard spawned == 0 else { throw CommandFailure("cannot run \(script): \(String(cString: strerror(spawned)))") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 {
