@@ -256,7 +256,7 @@ struct OwnServer {
 
     /// A client that retries every request after a 503 or a failed connection, with its key,
     /// while the PostgreSQL primary goes down and comes back under it: exactly one subject per key.
-    @Test func aRetryingClientMakesExactlyOneSubjectPerKeyAcrossOutages() async throws {
+    @Test(.timeLimit(.minutes(3))) func aRetryingClientMakesExactlyOneSubjectPerKeyAcrossOutages() async throws {
         let host = try await ControlledPostgresServer.start()
         defer { Task { try? await host.remove() } }
         try await host.createDatabase("biomatch")
@@ -322,7 +322,8 @@ struct OwnServer {
 
 /// The retention sweeper runs on one node at a time and is taken over when its node dies.
 @Suite struct RetentionLeaseTests {
-    @Test(arguments: StoreBackend.allCases) func oneOfTwoSweepersSweepsAndTheOtherTakesOver(backend: StoreBackend) async throws {
+    @Test(.timeLimit(.minutes(2)), arguments: StoreBackend.allCases)
+    func oneOfTwoSweepersSweepsAndTheOtherTakesOver(backend: StoreBackend) async throws {
         let server = try await OwnServer.start(backend)
         let nodeA = server.operations
         let nodeB = try await TestServer.openOperations(store: server.store, metrics: ServerMetrics())
@@ -333,7 +334,7 @@ struct OwnServer {
         func sweeper(_ name: String, _ operations: MatcherOperations) -> Task<Void, any Error> {
             let service = RetentionSweeperService(
                 operations: operations, interval: .milliseconds(100),
-                lease: .init(holder: name, duration: .seconds(1)), logger: logger,
+                lease: .init(holder: name, duration: .seconds(3)), logger: logger,
                 onSweep: { _ in sweeps.append(name) })
             return Task { try await service.run() }
         }
@@ -374,7 +375,7 @@ struct OwnServer {
         #expect(try await waitUntilErased("expiring-2"))
         let takeover = died.duration(to: .now)
         #expect(sweeps.names.allSatisfy { $0 == other })
-        #expect(takeover < .seconds(5), "taken over after \(takeover)")
+        #expect(takeover < .seconds(10), "taken over after \(takeover)")
         print("retention lease on \(backend): \(holder) swept, \(other) took over \(takeover) after \(holder) stopped")
         tasks[other]?.cancel()
         _ = try? await tasks[other]?.value
