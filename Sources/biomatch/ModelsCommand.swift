@@ -77,51 +77,56 @@ struct ModelsCommand: ParsableCommand {
             )
             for model in PinnedModel.allCases {
                 let status = try preparer.status(of: model)
-                print("\(model.rawValue) (\(model.modelIdentifier))")
-                print("  pinned sha256    \(model.originalSHA256)")
-                let sourceState = switch status.sourceSHA256 {
-                case nil: "missing"
-                case model.originalSHA256: "pinned"
-                case let other?: "CUSTOM sha256 \(other)"
-                }
-                print("  source           \(status.sourceFile.path) (\(sourceState))")
-                if let prepared = status.preparation {
-                    print("  prepared         \(prepared.file.path)")
-                    print("  prepared sha256  \(prepared.sha256)")
-                    print("  prepared at      \(prepared.preparedAt.formatted(.iso8601)) by pass \(prepared.toolVersion)")
-                }
-                let state = if status.isUpToDate {
-                    "up to date"
-                } else if status.preparation == nil {
-                    "not prepared (run `biomatch models prepare`)"
-                } else {
-                    "stale (source, pass or prepared file changed; run `biomatch models prepare`)"
-                }
-                print("  status           \(state)")
+                printStatus(
+                    name: model.rawValue, identifier: model.modelIdentifier, pinnedSHA256: model.originalSHA256,
+                    sourceFile: status.sourceFile, sourceSHA256: status.sourceSHA256,
+                    prepared: status.preparation.map {
+                        PreparedLines(file: $0.file, sha256: $0.sha256, preparedAt: $0.preparedAt, pass: "\($0.toolVersion)")
+                    },
+                    isUpToDate: status.isUpToDate)
             }
-            try listDlib(sourceDirectory: preparer.sourceDirectory, installation: preparer.installation)
+            let dlib = DlibModelPreparer.model
+            let dlibStatus = try DlibModelPreparer(
+                installation: preparer.installation, sourceDirectory: preparer.sourceDirectory
+            ).status()
+            printStatus(
+                name: dlib.rawValue, identifier: dlib.modelIdentifier, pinnedSHA256: dlib.originalSHA256,
+                sourceFile: dlibStatus.sourceFile, sourceSHA256: dlibStatus.sourceSHA256,
+                prepared: dlibStatus.preparation.map {
+                    PreparedLines(file: $0.file, sha256: $0.sha256, preparedAt: $0.preparedAt, pass: "\($0.toolVersion)")
+                },
+                isUpToDate: dlibStatus.isUpToDate)
         }
 
-        /// The same lines for dlib's ResNet.
-        private func listDlib(sourceDirectory: URL, installation: Installation) throws {
-            let model = DlibModelPreparer.model
-            let status = try DlibModelPreparer(installation: installation, sourceDirectory: sourceDirectory).status()
-            print("\(model.rawValue) (\(model.modelIdentifier))")
-            print("  pinned sha256    \(model.originalSHA256)")
-            let sourceState = switch status.sourceSHA256 {
+        /// What `list` prints of a prepared file, whichever preparer made it.
+        private struct PreparedLines {
+            var file: URL
+            var sha256: String
+            var preparedAt: Date
+            var pass: String
+        }
+
+        /// One model's lines: pinned hash, source and its state, prepared file, and whether it is current.
+        private func printStatus(
+            name: String, identifier: String, pinnedSHA256: String, sourceFile: URL, sourceSHA256: String?,
+            prepared: PreparedLines?, isUpToDate: Bool
+        ) {
+            print("\(name) (\(identifier))")
+            print("  pinned sha256    \(pinnedSHA256)")
+            let sourceState = switch sourceSHA256 {
             case nil: "missing"
-            case model.originalSHA256: "pinned"
+            case pinnedSHA256: "pinned"
             case let other?: "CUSTOM sha256 \(other)"
             }
-            print("  source           \(status.sourceFile.path) (\(sourceState))")
-            if let prepared = status.preparation {
+            print("  source           \(sourceFile.path) (\(sourceState))")
+            if let prepared {
                 print("  prepared         \(prepared.file.path)")
                 print("  prepared sha256  \(prepared.sha256)")
-                print("  prepared at      \(prepared.preparedAt.formatted(.iso8601)) by pass \(prepared.toolVersion)")
+                print("  prepared at      \(prepared.preparedAt.formatted(.iso8601)) by pass \(prepared.pass)")
             }
-            let state = if status.isUpToDate {
+            let state = if isUpToDate {
                 "up to date"
-            } else if status.preparation == nil {
+            } else if prepared == nil {
                 "not prepared (run `biomatch models prepare`)"
             } else {
                 "stale (source, pass or prepared file changed; run `biomatch models prepare`)"
