@@ -93,7 +93,10 @@ public struct DegradedFigures: Sendable, Equatable, Codable {
         genuineComparisons = mated.count
         failedProbes = mated.count { $0.score == nil }
         impostorComparisons = impostor.count
-        let thresholds = targets.map { ScoreSets.smallestThreshold(scores: impostor.sorted(), searches: impostor.count, maximumRate: $0) }
+        let sortedImpostor = impostor.sorted()
+        let thresholds = targets.map {
+            ScoreSets.smallestThreshold(scores: sortedImpostor, searches: impostor.count, maximumRate: $0)
+        }
         func fnmr(_ group: [(degradation: ProbeDegradation, score: Float?, rankOne: Bool)], at threshold: Float) -> Double? {
             group.isEmpty ? nil : Double(group.count { ($0.score ?? -.infinity) < threshold }) / Double(group.count)
         }
