@@ -93,17 +93,24 @@ public struct GalleryRecord: Codable, Sendable, Hashable, Identifiable {
     public var purpose: GalleryPurpose
     /// How long subjects are kept.
     public var retention: RetentionPolicy
-    /// Cosine similarity at or above which a candidate is reported.
+    /// The default engine's operating threshold in its native units (a cosine for SFace: a
+    /// candidate at or above it is reported; a distance for a Euclidean engine: below it).
     public var operatingThreshold: Float
-    /// The face model every template in this gallery comes from (for example "sface-2021dec").
+    /// The template tag of the default engine (for example "sface-2021dec").
     public var modelIdentifier: String
     /// When the gallery was created (millisecond precision).
     public var createdAt: Date
+    /// The engines whose templates the gallery holds, in the order they were named.
+    public var engines: [GalleryEngine]
+    /// The identifier of the engine searches and verifications use when they name none.
+    public var defaultEngine: String
 
-    /// Creates a record; stores build these, callers use ``NewGallery``.
+    /// Creates a record; stores build these, callers use ``NewGallery``. Without `engines`, the
+    /// gallery has the single legacy SFace engine whose templates carry `modelIdentifier`.
     public init(
         id: ID, name: String, description: String, purpose: GalleryPurpose, retention: RetentionPolicy,
-        operatingThreshold: Float, modelIdentifier: String, createdAt: Date
+        operatingThreshold: Float, modelIdentifier: String, createdAt: Date, engines: [GalleryEngine] = [],
+        defaultEngine: String? = nil
     ) {
         self.id = id
         self.name = name
@@ -113,6 +120,9 @@ public struct GalleryRecord: Codable, Sendable, Hashable, Identifiable {
         self.operatingThreshold = operatingThreshold
         self.modelIdentifier = modelIdentifier
         self.createdAt = createdAt
+        let engines = engines.isEmpty ? [GalleryEngine.legacy(templateModel: modelIdentifier)] : engines
+        self.engines = engines
+        self.defaultEngine = defaultEngine ?? engines[0].identifier
     }
 }
 
@@ -199,7 +209,7 @@ public struct TemplateRecord: Codable, Sendable, Hashable, Identifiable {
     public var subjectID: SubjectRecord.ID
     /// The face model that produced the vector.
     public var modelIdentifier: String
-    /// The L2-normalised embedding, ``TemplateFormat/dimension`` components.
+    /// The embedding as its engine made it (unit length for a cosine engine), its engine's length.
     public var vector: [Float]
     /// Quality of the source face.
     public var quality: TemplateQuality
@@ -241,20 +251,31 @@ public struct EnrolledSubject: Codable, Sendable, Hashable {
 }
 
 /// Template vectors of one gallery packed for an index rebuild: row `i` of ``vectors`` belongs
-/// to `templateIDs[i]` and `subjectIDs[i]`.
+/// to `templateIDs[i]` and `subjectIDs[i]`, and was made by the engine whose templates carry
+/// `modelIdentifiers[i]` (so a reader puts it in that engine's index).
 public struct TemplateVectorBatch: Sendable, Hashable {
     /// Template identifiers, increasing.
     public var templateIDs: [TemplateRecord.ID]
     /// The subject of each template.
     public var subjectIDs: [SubjectRecord.ID]
+    /// The template tag of each row.
+    public var modelIdentifiers: [String]
     /// Row-major vectors, ``TemplateFormat/dimension`` components a row.
     public var vectors: [Float]
 
     /// Creates a batch.
-    public init(templateIDs: [TemplateRecord.ID], subjectIDs: [SubjectRecord.ID], vectors: [Float]) {
+    public init(
+        templateIDs: [TemplateRecord.ID], subjectIDs: [SubjectRecord.ID], modelIdentifiers: [String], vectors: [Float]
+    ) {
         self.templateIDs = templateIDs
         self.subjectIDs = subjectIDs
+        self.modelIdentifiers = modelIdentifiers
         self.vectors = vectors
+    }
+
+    /// An empty batch.
+    public static var empty: TemplateVectorBatch {
+        TemplateVectorBatch(templateIDs: [], subjectIDs: [], modelIdentifiers: [], vectors: [])
     }
 
     /// Rows in the batch.

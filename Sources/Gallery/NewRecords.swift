@@ -2,7 +2,8 @@ import Foundation
 
 /// The shape every stored template has.
 public enum TemplateFormat {
-    /// Components of a template vector (SFace's embedding size).
+    /// Components of a stored template vector (SFace's and dlib's embedding size; the tables
+    /// check it, so an engine of another length needs a migration of the vector columns).
     public static let dimension = 128
     /// Largest accepted distance of a template's L2 norm from 1; the index scores by dot product,
     /// so an unnormalised vector would silently distort every score it takes part in.
@@ -21,30 +22,51 @@ public struct NewGallery: Sendable, Hashable {
     public var purpose: GalleryPurpose
     /// How long subjects are kept; a day count must be positive.
     public var retention: RetentionPolicy
-    /// Cosine similarity at or above which a candidate is reported; in [-1, 1].
+    /// The default engine's operating threshold in its native units; in [-1, 1].
     public var operatingThreshold: Float
-    /// The face model every template must come from, for example "sface-2021dec".
-    public var modelIdentifier: String
+    /// The engines whose templates the gallery holds (at least one, identifiers and template
+    /// tags distinct).
+    public var engines: [GalleryEngine]
+    /// The engine used when a search names none; one of ``engines``.
+    public var defaultEngine: String
 
-    /// Describes a gallery to create.
+    /// Describes a gallery of one SFace-compatible engine whose templates carry `modelIdentifier`.
     public init(
         name: String, description: String = "", purpose: GalleryPurpose, retention: RetentionPolicy = .indefinite,
         operatingThreshold: Float = GalleryRecord.defaultOperatingThreshold, modelIdentifier: String
+    ) {
+        self.init(
+            name: name, description: description, purpose: purpose, retention: retention,
+            operatingThreshold: operatingThreshold, engines: [.legacy(templateModel: modelIdentifier)],
+            defaultEngine: GalleryEngine.legacyIdentifier)
+    }
+
+    /// Describes a gallery of `engines`, searched with `defaultEngine` unless a search names another.
+    public init(
+        name: String, description: String = "", purpose: GalleryPurpose, retention: RetentionPolicy = .indefinite,
+        operatingThreshold: Float, engines: [GalleryEngine], defaultEngine: String
     ) {
         self.name = name
         self.description = description
         self.purpose = purpose
         self.retention = retention
         self.operatingThreshold = operatingThreshold
-        self.modelIdentifier = modelIdentifier
+        self.engines = engines
+        self.defaultEngine = defaultEngine
+    }
+
+    /// The template tag of the default engine (empty when the default is not among the engines).
+    public var modelIdentifier: String {
+        engines.first { $0.identifier == defaultEngine }?.templateModel ?? ""
     }
 }
 
 /// A template to store.
 public struct NewTemplate: Sendable, Hashable {
-    /// The face model that produced the vector; must equal the gallery's.
+    /// The template tag of the engine that produced the vector; one of the gallery's engines'.
     public var modelIdentifier: String
-    /// L2-normalised, ``TemplateFormat/dimension`` finite components.
+    /// Finite components, as many as the engine's template length (unit length for an engine
+    /// whose templates are unit vectors).
     public var vector: [Float]
     /// Quality of the source face.
     public var quality: TemplateQuality
@@ -102,13 +124,41 @@ enum InputValidation {
         if gallery.name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw .invalidInput(field: "name", reason: "must not be empty")
         }
-        if gallery.modelIdentifier.isEmpty {
-            throw .invalidInput(field: "modelIdentifier", reason: "must not be empty")
-        }
+        try validate(engines: gallery.engines, defaultEngine: gallery.defaultEngine)
         if let days = gallery.retention.days, days <= 0 {
             throw .invalidInput(field: "retention", reason: "days after enrolment must be positive, not \(days)")
         }
         try validate(threshold: gallery.operatingThreshold)
+    }
+
+    static func validate(engines: [GalleryEngine], defaultEngine: String) throws(GalleryError) {
+        guard !engines.isEmpty else { throw .invalidInput(field: "engines", reason: "at least one engine is required") }
+        var identifiers = Set<String>()
+        var models = Set<String>()
+        for engine in engines {
+            guard !engine.identifier.isEmpty, !engine.templateModel.isEmpty else {
+                throw .invalidInput(field: "engines", reason: "an engine's identifier and template model must not be empty")
+            }
+            guard identifiers.insert(engine.identifier).inserted else {
+                throw .invalidInput(field: "engines", reason: "'\(engine.identifier)' is named twice")
+            }
+            guard models.insert(engine.templateModel).inserted else {
+                throw .invalidInput(field: "engines", reason: "two engines make '\(engine.templateModel)' templates")
+            }
+            // The vector columns hold this many values (a check constraint in both dialects).
+            guard engine.templateLength == TemplateFormat.dimension else {
+                throw .invalidInput(
+                    field: "engines",
+                    reason: "'\(engine.identifier)' makes \(engine.templateLength)-value templates; "
+                        + "the store holds \(TemplateFormat.dimension)-value vectors")
+            }
+            if let threshold = engine.operatingThreshold { try validate(threshold: threshold) }
+        }
+        guard identifiers.contains(defaultEngine) else {
+            throw .invalidInput(
+                field: "defaultEngine",
+                reason: "'\(defaultEngine)' is not one of the gallery's engines (\(engines.map(\.identifier).joined(separator: ", ")))")
+        }
     }
 
     static func validate(threshold: Float) throws(GalleryError) {
@@ -137,14 +187,9 @@ enum InputValidation {
         guard template.vector.count == TemplateFormat.dimension else {
             throw .wrongTemplateDimension(expected: TemplateFormat.dimension, actual: template.vector.count)
         }
-        var squaredNorm: Float = 0
-        for component in template.vector {
-            squaredNorm += component * component
-        }
-        let norm = squaredNorm.squareRoot()
-        // A NaN or infinite component makes the norm non-finite, which fails this test too.
-        guard abs(norm - 1) <= TemplateFormat.normTolerance else {
-            throw .templateNotNormalised(norm: norm)
+        // A NaN or infinite component is refused whatever the engine (reported as a non-finite norm).
+        guard template.vector.allSatisfy(\.isFinite) else {
+            throw .templateNotNormalised(norm: template.vector.reduce(0) { $0 + $1 * $1 }.squareRoot())
         }
         let digest = template.sourceImageSHA256
         guard digest.utf8.count == 64, digest.utf8.allSatisfy({ $0.isHexDigit }) else {
@@ -152,10 +197,27 @@ enum InputValidation {
         }
     }
 
-    /// The model check needs the gallery row, so stores call it inside their transaction.
+    /// The engine check needs the gallery row, so stores call it inside their transaction: each
+    /// template must come from one of the gallery's engines, with that engine's length, and be
+    /// a unit vector when the engine's are.
     static func checkModels(of templates: [NewTemplate], against gallery: GalleryRecord) throws(GalleryError) {
-        for template in templates where template.modelIdentifier != gallery.modelIdentifier {
-            throw .wrongModelIdentifier(expected: gallery.modelIdentifier, actual: template.modelIdentifier)
+        for template in templates {
+            guard let engine = gallery.engine(templateModel: template.modelIdentifier) else {
+                throw .wrongModelIdentifier(
+                    expected: gallery.engines.map(\.templateModel).joined(separator: " or "), actual: template.modelIdentifier)
+            }
+            guard template.vector.count == engine.templateLength else {
+                throw .wrongTemplateDimension(expected: engine.templateLength, actual: template.vector.count)
+            }
+            guard engine.unitLength else { continue }
+            var squaredNorm: Float = 0
+            for component in template.vector {
+                squaredNorm += component * component
+            }
+            let norm = squaredNorm.squareRoot()
+            guard abs(norm - 1) <= TemplateFormat.normTolerance else {
+                throw .templateNotNormalised(norm: norm)
+            }
         }
     }
 

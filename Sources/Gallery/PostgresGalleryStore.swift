@@ -159,6 +159,7 @@ public final class PostgresGalleryStore: GalleryStore {
                 throw GalleryError.duplicateGalleryName(gallery.name)
             }
             let id: Int64
+            let engines = try GalleryEngineMigration.encode(gallery.engines)
             do {
                 id = try await Self.single(
                     Int64.self,
@@ -166,10 +167,10 @@ public final class PostgresGalleryStore: GalleryStore {
                         """
                         INSERT INTO galleries
                             (name, description, purpose, retention_days, operating_threshold, model_identifier,
-                             created_at_ms)
+                             created_at_ms, engines, default_engine)
                         VALUES (\(gallery.name), \(gallery.description), \(gallery.purpose.rawValue),
                                 \(gallery.retention.days.map { Int64($0) }), \(gallery.operatingThreshold),
-                                \(gallery.modelIdentifier), \(createdAt))
+                                \(gallery.modelIdentifier), \(createdAt), \(engines), \(gallery.defaultEngine))
                         RETURNING id
                         """, logger: logger))
             } catch where Self.violates("galleries_name_unique", error) {
@@ -178,7 +179,8 @@ public final class PostgresGalleryStore: GalleryStore {
             let record = GalleryRecord(
                 id: .init(id), name: gallery.name, description: gallery.description, purpose: gallery.purpose,
                 retention: gallery.retention, operatingThreshold: gallery.operatingThreshold,
-                modelIdentifier: gallery.modelIdentifier, createdAt: StorageEncoding.date(milliseconds: createdAt))
+                modelIdentifier: gallery.modelIdentifier, createdAt: StorageEncoding.date(milliseconds: createdAt),
+                engines: gallery.engines, defaultEngine: gallery.defaultEngine)
             try await Self.append(companion, change: .galleryCreated(record), connection, logger)
             try await Self.recordChanges([PendingChange(.galleryCreated(record))], connection, logger)
             return record
@@ -448,17 +450,18 @@ public final class PostgresGalleryStore: GalleryStore {
         try InputValidation.validate(pageSize: limit, field: "batchSize", maximum: InputValidation.maximumBatchSize)
         return try await read("reading template vectors") { connection, logger in
             _ = try await Self.requireGallery(connection, logger, gallery)
-            var batch = TemplateVectorBatch(templateIDs: [], subjectIDs: [], vectors: [])
+            var batch = TemplateVectorBatch.empty
             batch.vectors.reserveCapacity(limit * TemplateFormat.dimension)
             let rows = try await connection.query(
                 """
-                SELECT id, subject_id, vector FROM templates
+                SELECT id, subject_id, vector, model_identifier FROM templates
                 WHERE gallery_id = \(gallery.rawValue) AND id > \(after?.rawValue ?? 0) ORDER BY id LIMIT \(Int64(limit))
                 """, logger: logger)
-            for try await (id, subjectID, vector) in rows.decode((Int64, Int64, Data).self) {
+            for try await (id, subjectID, vector, model) in rows.decode((Int64, Int64, Data, String).self) {
                 batch.templateIDs.append(.init(id))
                 batch.subjectIDs.append(.init(subjectID))
                 try StorageEncoding.appendVector(from: vector, to: &batch.vectors)
+                batch.modelIdentifiers.append(model)
             }
             return batch
         }
@@ -527,18 +530,19 @@ public final class PostgresGalleryStore: GalleryStore {
     }
 
     public func templateVectors(_ ids: [TemplateRecord.ID]) async throws(GalleryError) -> TemplateVectorBatch {
-        guard !ids.isEmpty else { return TemplateVectorBatch(templateIDs: [], subjectIDs: [], vectors: []) }
+        guard !ids.isEmpty else { return TemplateVectorBatch.empty }
         try InputValidation.validate(pageSize: ids.count, field: "ids", maximum: InputValidation.maximumPageSize)
         return try await read("reading template vectors") { connection, logger in
-            var query = PostgresQuery(unsafeSQL: "SELECT id, subject_id, vector FROM templates WHERE id = ANY($1) ORDER BY id")
+            var query = PostgresQuery(unsafeSQL: "SELECT id, subject_id, vector, model_identifier FROM templates WHERE id = ANY($1) ORDER BY id")
             query.binds.append(ids.map(\.rawValue))
-            var batch = TemplateVectorBatch(templateIDs: [], subjectIDs: [], vectors: [])
-            for try await (id, subjectID, vector) in try await connection.query(query, logger: logger).decode(
-                (Int64, Int64, Data).self)
+            var batch = TemplateVectorBatch.empty
+            for try await (id, subjectID, vector, model) in try await connection.query(query, logger: logger).decode(
+                (Int64, Int64, Data, String).self)
             {
                 batch.templateIDs.append(.init(id))
                 batch.subjectIDs.append(.init(subjectID))
                 try StorageEncoding.appendVector(from: vector, to: &batch.vectors)
+                batch.modelIdentifiers.append(model)
             }
             return batch
         }
@@ -853,12 +857,13 @@ public final class PostgresGalleryStore: GalleryStore {
     // MARK: - Decoding
 
     private static func galleryRecord(_ row: PostgresRow) throws -> GalleryRecord {
-        let (id, name, description, purpose, retentionDays, threshold, model, createdAt) = try row.decode(
-            (Int64, String, String, String, Int64?, Float, String, Int64).self)
+        let (id, name, description, purpose, retentionDays, threshold, model, createdAt, engines, defaultEngine) =
+            try row.decode((Int64, String, String, String, Int64?, Float, String, Int64, String, String).self)
         return GalleryRecord(
             id: .init(id), name: name, description: description, purpose: try StorageEncoding.purpose(purpose),
             retention: StorageEncoding.retention(days: retentionDays), operatingThreshold: threshold,
-            modelIdentifier: model, createdAt: StorageEncoding.date(milliseconds: createdAt))
+            modelIdentifier: model, createdAt: StorageEncoding.date(milliseconds: createdAt),
+            engines: try GalleryEngineMigration.decode(engines, modelIdentifier: model), defaultEngine: defaultEngine)
     }
 
     private static func subjectRecord(_ row: PostgresRow) throws -> SubjectRecord {

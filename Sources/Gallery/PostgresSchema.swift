@@ -1,7 +1,7 @@
 /// The PostgreSQL schema, as versioned migrations recorded in `schema_migrations`. A shipped
 /// migration is never edited: later changes are new migrations appended to ``migrations``.
 enum PostgresSchema {
-    static let migrations: [SchemaMigration] = [version1, version2, version3, version4]
+    static let migrations: [SchemaMigration] = [version1, version2, version3, version4, version5]
 
     /// The same tables as ``SQLiteSchema/version1``: times in integer milliseconds since 1970
     /// UTC, vectors as 512-byte bytea of little-endian Float32, attributes and quality as JSON text.
@@ -93,4 +93,9 @@ enum PostgresSchema {
             )
             """
         ])
+
+    /// A gallery's engines (``GalleryEngine`` list as JSON text) and its default engine; see
+    /// ``GalleryEngineMigration``.
+    static let version5 = SchemaMigration(
+        identifier: GalleryEngineMigration.identifier, statements: GalleryEngineMigration.statements(text: "text"))
 }

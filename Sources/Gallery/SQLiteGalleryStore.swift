@@ -146,17 +146,20 @@ public final class SQLiteGalleryStore: GalleryStore {
             try db.execute(
                 sql: """
                     INSERT INTO galleries
-                        (name, description, purpose, retention_days, operating_threshold, model_identifier, created_at_ms)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                        (name, description, purpose, retention_days, operating_threshold, model_identifier, created_at_ms,
+                         engines, default_engine)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     gallery.name, gallery.description, gallery.purpose.rawValue, gallery.retention.days.map { Int64($0) },
                     Double(gallery.operatingThreshold), gallery.modelIdentifier, createdAt,
+                    try GalleryEngineMigration.encode(gallery.engines), gallery.defaultEngine,
                 ])
             let record = GalleryRecord(
                 id: .init(db.lastInsertedRowID), name: gallery.name, description: gallery.description,
                 purpose: gallery.purpose, retention: gallery.retention, operatingThreshold: gallery.operatingThreshold,
-                modelIdentifier: gallery.modelIdentifier, createdAt: StorageEncoding.date(milliseconds: createdAt))
+                modelIdentifier: gallery.modelIdentifier, createdAt: StorageEncoding.date(milliseconds: createdAt),
+                engines: gallery.engines, defaultEngine: gallery.defaultEngine)
             try Self.append(companion, change: .galleryCreated(record), db)
             try Self.recordChanges([PendingChange(.galleryCreated(record))], db)
             return record
@@ -383,16 +386,20 @@ public final class SQLiteGalleryStore: GalleryStore {
         try InputValidation.validate(pageSize: limit, field: "batchSize", maximum: InputValidation.maximumBatchSize)
         return try await read("reading template vectors") { db in
             _ = try Self.requireGallery(db, gallery)
-            var batch = TemplateVectorBatch(templateIDs: [], subjectIDs: [], vectors: [])
+            var batch = TemplateVectorBatch.empty
             batch.vectors.reserveCapacity(limit * TemplateFormat.dimension)
             let rows = try Row.fetchCursor(
                 db,
-                sql: "SELECT id, subject_id, vector FROM templates WHERE gallery_id = ? AND id > ? ORDER BY id LIMIT ?",
+                sql: """
+                    SELECT id, subject_id, vector, model_identifier FROM templates
+                    WHERE gallery_id = ? AND id > ? ORDER BY id LIMIT ?
+                    """,
                 arguments: [gallery.rawValue, after?.rawValue ?? 0, limit])
             while let row = try rows.next() {
                 batch.templateIDs.append(.init(row[0] as Int64))
                 batch.subjectIDs.append(.init(row[1] as Int64))
                 try StorageEncoding.appendVector(from: row[2] as Data, to: &batch.vectors)
+                batch.modelIdentifiers.append(row[3] as String)
             }
             return batch
         }
@@ -451,18 +458,23 @@ public final class SQLiteGalleryStore: GalleryStore {
     }
 
     public func templateVectors(_ ids: [TemplateRecord.ID]) async throws(GalleryError) -> TemplateVectorBatch {
-        guard !ids.isEmpty else { return TemplateVectorBatch(templateIDs: [], subjectIDs: [], vectors: []) }
+        guard !ids.isEmpty else { return TemplateVectorBatch.empty }
         try InputValidation.validate(pageSize: ids.count, field: "ids", maximum: InputValidation.maximumPageSize)
         return try await read("reading template vectors") { db in
-            var batch = TemplateVectorBatch(templateIDs: [], subjectIDs: [], vectors: [])
+            var batch = TemplateVectorBatch.empty
             let placeholders = Array(repeating: "?", count: ids.count).joined(separator: ", ")
             let rows = try Row.fetchCursor(
-                db, sql: "SELECT id, subject_id, vector FROM templates WHERE id IN (\(placeholders)) ORDER BY id",
+                db,
+                sql: """
+                    SELECT id, subject_id, vector, model_identifier FROM templates
+                    WHERE id IN (\(placeholders)) ORDER BY id
+                    """,
                 arguments: StatementArguments(ids.map(\.rawValue)))
             while let row = try rows.next() {
                 batch.templateIDs.append(.init(row[0] as Int64))
                 batch.subjectIDs.append(.init(row[1] as Int64))
                 try StorageEncoding.appendVector(from: row[2] as Data, to: &batch.vectors)
+                batch.modelIdentifiers.append(row[3] as String)
             }
             return batch
         }
@@ -690,7 +702,9 @@ public final class SQLiteGalleryStore: GalleryStore {
             retention: StorageEncoding.retention(days: row["retention_days"]),
             operatingThreshold: Float(row["operating_threshold"] as Double),
             modelIdentifier: row["model_identifier"],
-            createdAt: StorageEncoding.date(milliseconds: row["created_at_ms"]))
+            createdAt: StorageEncoding.date(milliseconds: row["created_at_ms"]),
+            engines: try GalleryEngineMigration.decode(row["engines"], modelIdentifier: row["model_identifier"]),
+            defaultEngine: row["default_engine"])
     }
 
     private static func subjectRecord(_ row: Row) throws -> SubjectRecord {

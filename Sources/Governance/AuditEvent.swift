@@ -112,6 +112,8 @@ public struct AuditEvent: Sendable, Hashable {
             event.parameters["retentionDays"] = gallery.retention.days.map { .integer(Int64($0)) } ?? .null
             event.parameters["operatingThreshold"] = .number(gallery.operatingThreshold)
             event.parameters["modelIdentifier"] = .string(gallery.modelIdentifier)
+            event.parameters["engines"] = .array(gallery.engines.map { .string($0.identifier) })
+            event.parameters["defaultEngine"] = .string(gallery.defaultEngine)
         case (.thresholdChanged?, .thresholdChanged(let gallery, let previous)?):
             try setGallery(gallery.id, name: gallery.name)
             event.parameters["previousThreshold"] = .number(previous)
@@ -223,13 +225,15 @@ extension AuditEvent {
     /// A 1:1 verification of a probe against an enrolled subject.
     public static func verification(
         by principal: some AuditActing, gallery: GalleryRecord, justification: SearchJustification, probeSHA256: String,
-        subjectID: SubjectRecord.ID, score: Float, threshold: Float
+        subjectID: SubjectRecord.ID, score: Float, threshold: Float, engine: String? = nil, isMatch: Bool? = nil
     ) -> AuditEvent {
-        AuditEvent(
+        var parameters: [String: JSONValue] = ["subjectID": .integer(subjectID.rawValue), "threshold": .number(threshold)]
+        // Entries written before galleries had engines name none (their engine was SFace).
+        if let engine { parameters["engine"] = .string(engine) }
+        return AuditEvent(
             action: .verify, actor: principal.auditActor, galleryID: gallery.id, galleryName: gallery.name,
-            justification: justification, probeSHA256: probeSHA256,
-            parameters: ["subjectID": .integer(subjectID.rawValue), "threshold": .number(threshold)],
-            result: ["score": .number(score), "match": .bool(score >= threshold)])
+            justification: justification, probeSHA256: probeSHA256, parameters: parameters,
+            result: ["score": .number(score), "match": .bool(isMatch ?? (score >= threshold))])
     }
 
     /// A 1:1 comparison of two images, neither enrolled; `probeSHA256` is the first image's hash.

@@ -22,7 +22,15 @@ final class GalleryIndex: Sendable {
         var isTrusted: Bool
     }
 
-    let templates: FlatIndex
+    /// One engine's templates of the gallery and how they are laid out in its index.
+    struct EngineTemplates: Sendable {
+        let layout: EngineIndexLayout
+        let index: FlatIndex
+    }
+
+    /// The index of each engine of the gallery this service can search, by engine identifier
+    /// (an engine not installed here has none: its templates are not held).
+    let engines: [String: EngineTemplates]
     private let subjects: Mutex<SubjectDirectory>
     // The gallery's settings change (threshold) while searches run, so they sit behind a lock.
     private let settings: Mutex<GalleryRecord>
@@ -42,21 +50,48 @@ final class GalleryIndex: Sendable {
         set { settings.withLock { $0 = newValue } }
     }
 
+    /// An empty index for each of `layouts`.
     convenience init(
-        record: GalleryRecord, encoding: IndexEncoding, subjects: SubjectDirectory = SubjectDirectory(), revision: Int64 = 0
+        record: GalleryRecord, layouts: [EngineIndexLayout], encoding: IndexEncoding,
+        subjects: SubjectDirectory = SubjectDirectory(), revision: Int64 = 0
     ) throws(IdentificationError) {
-        let templates: FlatIndex
-        do { templates = try FlatIndex(dimension: TemplateFormat.dimension, encoding: encoding.flatEncoding) } catch { throw .index(error) }
-        try self.init(record: record, templates: templates, subjects: subjects, revision: revision)
+        var engines: [String: EngineTemplates] = [:]
+        for layout in layouts {
+            do {
+                engines[layout.engine.identifier] = EngineTemplates(
+                    layout: layout, index: try FlatIndex(dimension: layout.dimension, encoding: encoding.flatEncoding))
+            } catch {
+                throw .index(error)
+            }
+        }
+        self.init(record: record, engines: engines, subjects: subjects, revision: revision)
     }
 
     /// An index over templates already loaded (from a snapshot).
-    init(record: GalleryRecord, templates: FlatIndex, subjects: SubjectDirectory, revision: Int64 = 0) throws(IdentificationError) {
+    init(record: GalleryRecord, engines: [String: EngineTemplates], subjects: SubjectDirectory, revision: Int64 = 0) {
         self.settings = Mutex(record)
-        self.templates = templates
+        self.engines = engines
         self.subjects = Mutex(subjects)
         self.sync = Mutex(Sync(revision: revision, isTrusted: true))
         self.hasRemovedRows = Mutex(false)
+    }
+
+    /// The engine's templates, when this service holds them.
+    func templates(of engine: String) -> EngineTemplates? { engines[engine] }
+
+    /// The only engine index of a gallery of one engine (the one snapshots save), else nil.
+    var singleEngineTemplates: EngineTemplates? {
+        guard record.engines.count == 1, engines.count == 1 else { return nil }
+        return engines.values.first
+    }
+
+    /// Live templates over every engine.
+    var templateCount: Int { engines.values.reduce(0) { $0 + $1.index.count } }
+
+    /// Whether any engine's index holds this template.
+    func contains(_ id: TemplateRecord.ID) -> Bool {
+        let key = Self.templateID(id)
+        return engines.values.contains { $0.index.contains(key) }
     }
 
     /// The store revision the index reflects, or nil when that is not known.
@@ -127,12 +162,12 @@ final class GalleryIndex: Sendable {
     /// Compacts the templates if any were removed since the last compaction.
     func compactIfNeeded() {
         guard hasRemovedRows.withLock({ flag in defer { flag = false }; return flag }) else { return }
-        templates.compact()
+        for engine in engines.values { engine.index.compact() }
     }
 
     /// Reads every subject and template of `record` from the store into a new index.
     static func rebuild(
-        _ record: GalleryRecord, encoding: IndexEncoding, from store: any GalleryStore
+        _ record: GalleryRecord, layouts: [EngineIndexLayout], encoding: IndexEncoding, from store: any GalleryStore
     ) async throws(IdentificationError) -> GalleryIndex {
         var subjects = SubjectDirectory()
         var cursor: SubjectRecord.ID?
@@ -147,18 +182,36 @@ final class GalleryIndex: Sendable {
         } catch {
             throw .store(error)
         }
-        let index = try GalleryIndex(record: record, encoding: encoding, subjects: subjects)
+        let index = try GalleryIndex(record: record, layouts: layouts, encoding: encoding, subjects: subjects)
         var batches = store.templateBatches(in: record.id).makeAsyncIterator()
         while true {
             let batch: TemplateVectorBatch?
             do { batch = try await batches.next() } catch { throw .store(error) }
             guard let batch else { break }
-            try index.insert(
-                TemplateBatch(
-                    ids: batch.templateIDs.map(templateID), owners: batch.subjectIDs.map(owner),
-                    vectors: batch.vectors, dimension: TemplateFormat.dimension))
+            try index.insert(batch)
         }
         return index
+    }
+
+    /// Inserts a batch read from the store, each row into its engine's index (rows of engines
+    /// not held here are left out).
+    private func insert(_ batch: TemplateVectorBatch) throws(IdentificationError) {
+        for engine in engines.values {
+            let model = engine.layout.engine.templateModel
+            let rows = batch.modelIdentifiers.indices.filter { batch.modelIdentifiers[$0] == model }
+            guard !rows.isEmpty else { continue }
+            var vectors: [Float] = []
+            vectors.reserveCapacity(rows.count * engine.layout.dimension)
+            for row in rows { vectors += try engine.layout.row(for: Array(batch.vector(at: row))) }
+            do {
+                try engine.index.insert(
+                    TemplateBatch(
+                        ids: rows.map { Self.templateID(batch.templateIDs[$0]) }, owners: rows.map { Self.owner(batch.subjectIDs[$0]) },
+                        vectors: vectors, dimension: engine.layout.dimension))
+            } catch {
+                throw .index(error)
+            }
+        }
     }
 
     /// Adds an enrolled subject and its templates; what the index already holds is kept, and a
@@ -166,13 +219,49 @@ final class GalleryIndex: Sendable {
     func add(_ enrolled: EnrolledSubject) throws(IdentificationError) {
         try add(
             subject: enrolled.subject,
-            templates: enrolled.templates.map { Template(id: Self.templateID($0.id), owner: Self.owner($0.subjectID), vector: $0.vector) })
+            templates: enrolled.templates.map {
+                IndexedTemplate(id: $0.id, owner: $0.subjectID, model: $0.modelIdentifier, vector: $0.vector)
+            })
     }
 
-    /// Adds templates of an enrolled subject (skipping those already held, and all of them when
-    /// the subject was erased); with `subject`, also its facts.
-    func add(subject: SubjectRecord?, templates added: [Template], of owner: OwnerID? = nil) throws(IdentificationError) {
+    /// Checks that every template fits its engine's index, before it is stored: a template the
+    /// index would refuse after the commit would leave the index behind the store.
+    func checkFits(_ templates: [NewTemplate]) throws(IdentificationError) {
+        for template in templates {
+            guard let engine = engines.values.first(where: { $0.layout.engine.templateModel == template.modelIdentifier }) else {
+                continue
+            }
+            _ = try engine.layout.row(for: template.vector)
+        }
+    }
+
+    /// A stored template on its way into the index.
+    struct IndexedTemplate: Sendable {
+        var id: TemplateRecord.ID
+        var owner: SubjectRecord.ID
+        /// The template tag: which engine's index it joins.
+        var model: String
+        var vector: [Float]
+    }
+
+    /// Adds templates of an enrolled subject, each to its engine's index (skipping those
+    /// already held, those of engines not held here, and all of them when the subject was
+    /// erased); with `subject`, also its facts.
+    func add(subject: SubjectRecord?, templates added: [IndexedTemplate], of owner: OwnerID? = nil) throws(IdentificationError) {
         let owner = subject.map { Self.owner($0.id) } ?? owner
+        // Rows are made before taking the lock: a refused template changes nothing.
+        var batches: [(FlatIndex, [Template], Int)] = []
+        for engine in engines.values {
+            let model = engine.layout.engine.templateModel
+            var rows: [Template] = []
+            for template in added where template.model == model {
+                rows.append(
+                    Template(
+                        id: Self.templateID(template.id), owner: Self.owner(template.owner),
+                        vector: try engine.layout.row(for: template.vector)))
+            }
+            if !rows.isEmpty { batches.append((engine.index, rows, engine.layout.dimension)) }
+        }
         let outcome: Result<Void, MatchingError> = changes.withLock { erased in
             if let owner, erased.contains(owner) { return .success(()) }
             if let subject, let owner {
@@ -180,12 +269,14 @@ final class GalleryIndex: Sendable {
                     _ = $0.set(Subject(reference: subject.externalReference, attributes: subject.attributes), for: owner)
                 }
             }
-            let missing = added.filter { !templates.contains($0.id) && !erased.contains($0.owner) }
-            guard !missing.isEmpty else { return .success(()) }
-            do throws(MatchingError) {
-                try templates.insert(TemplateBatch(missing, dimension: TemplateFormat.dimension))
-            } catch {
-                return .failure(error)
+            for (index, rows, dimension) in batches {
+                let missing = rows.filter { !index.contains($0.id) && !erased.contains($0.owner) }
+                guard !missing.isEmpty else { continue }
+                do throws(MatchingError) {
+                    try index.insert(TemplateBatch(missing, dimension: dimension))
+                } catch {
+                    return .failure(error)
+                }
             }
             return .success(())
         }
@@ -193,10 +284,10 @@ final class GalleryIndex: Sendable {
     }
 
     func add(_ templates: [TemplateRecord], to subject: SubjectRecord.ID) throws(IdentificationError) {
-        let owner = Self.owner(subject)
         try add(
-            subject: nil, templates: templates.map { Template(id: Self.templateID($0.id), owner: owner, vector: $0.vector) },
-            of: owner)
+            subject: nil,
+            templates: templates.map { IndexedTemplate(id: $0.id, owner: subject, model: $0.modelIdentifier, vector: $0.vector) },
+            of: Self.owner(subject))
     }
 
     func remove(_ erasure: SubjectErasure) {
@@ -209,7 +300,8 @@ final class GalleryIndex: Sendable {
         changes.withLock { erased in
             erased.insert(owner)
             hasRemovedRows.withLock { $0 = true }
-            templates.remove(ids.map(Self.templateID))
+            let keys = ids.map(Self.templateID)
+            for engine in engines.values { _ = engine.index.remove(keys) }
             subjects.withLock { $0.remove(owner) }
         }
     }
@@ -223,10 +315,6 @@ final class GalleryIndex: Sendable {
 
     /// Subjects whose attributes hold every pair of `filter`.
     func owners(matching filter: [String: String]) -> Set<OwnerID> { subjects.withLock { $0.owners(matching: filter) } }
-
-    private func insert(_ batch: TemplateBatch) throws(IdentificationError) {
-        do { try templates.insert(batch) } catch { throw .index(error) }
-    }
 
     // Stored identifiers are positive row numbers, so they fit the index's unsigned identifiers.
     static func owner(_ id: SubjectRecord.ID) -> OwnerID { OwnerID(UInt64(id.rawValue)) }

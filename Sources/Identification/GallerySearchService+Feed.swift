@@ -41,22 +41,21 @@ extension GallerySearchService {
             // A gallery without an index yet may be created earlier in this batch: read its changes too.
             let index = index(id: entry.gallery)
             if let index, index.order(of: entry) == .applied { continue }
-            let missing = entry.templates.filter { index?.templates.contains(GalleryIndex.templateID($0)) != true }
+            let missing = entry.templates.filter { index?.contains($0) != true }
             if let index, missing.isEmpty, entry.kind == .templatesAdded || entry.subject.map(index.holds) == true { continue }
             if entry.kind == .subjectEnrolled, let subject = entry.subject { wantedSubjects.append(subject) }
             wantedTemplates += missing
         }
         var subjects: [SubjectRecord.ID: SubjectRecord] = [:]
-        var vectors: [TemplateRecord.ID: (subject: SubjectRecord.ID, vector: [Float])] = [:]
+        var vectors: [TemplateRecord.ID: StoredVector] = [:]
         do {
             for chunk in wantedSubjects.chunked(Self.feedBatchSize) {
                 for subject in try await store.subjectRecords(chunk) { subjects[subject.id] = subject }
             }
             for chunk in wantedTemplates.chunked(Self.feedBatchSize) {
                 let batch = try await store.templateVectors(chunk)
-                let dimension = TemplateFormat.dimension
                 for (offset, id) in batch.templateIDs.enumerated() {
-                    vectors[id] = (batch.subjectIDs[offset], Array(batch.vectors[offset * dimension..<(offset + 1) * dimension]))
+                    vectors[id] = StoredVector(model: batch.modelIdentifiers[offset], vector: Array(batch.vector(at: offset)))
                 }
             }
         } catch {
@@ -69,7 +68,7 @@ extension GallerySearchService {
 
     private func apply(
         _ entry: ChangeFeedEntry, subjects: [SubjectRecord.ID: SubjectRecord],
-        vectors: [TemplateRecord.ID: (subject: SubjectRecord.ID, vector: [Float])]
+        vectors: [TemplateRecord.ID: StoredVector]
     ) async throws(IdentificationError) {
         switch entry.kind {
         case .galleryCreated:
@@ -109,8 +108,9 @@ extension GallerySearchService {
         case .subjectEnrolled, .templatesAdded:
             guard let subject = entry.subject else { break }
             let owner = GalleryIndex.owner(subject)
+            // Each template joins the index of the engine its tag names.
             let templates = entry.templates.compactMap { id in
-                vectors[id].map { Template(id: GalleryIndex.templateID(id), owner: owner, vector: $0.vector) }
+                vectors[id].map { GalleryIndex.IndexedTemplate(id: id, owner: subject, model: $0.model, vector: $0.vector) }
             }
             // A subject erased since its enrolment was read is left out: its erasure follows in the feed.
             if entry.kind == .subjectEnrolled {
@@ -141,7 +141,7 @@ extension GallerySearchService {
             if case .unknownGallery = error { return }
             throw .store(error)
         }
-        let index = try GalleryIndex(record: record, encoding: indexEncoding)
+        let index = try GalleryIndex(record: record, layouts: catalogue.layouts(for: record), encoding: indexEncoding)
         index.setRevision(entry.galleryRevision ?? 0, position: entry.position)
         indexes.withLock { indexes in
             // Names are unique among live galleries: a larger identifier is the newer gallery.
@@ -149,6 +149,12 @@ extension GallerySearchService {
             indexes[record.name] = index
         }
     }
+}
+
+/// A template read for a feed entry: its tag (which engine's index it joins) and vector.
+private struct StoredVector {
+    var model: String
+    var vector: [Float]
 }
 
 extension Array {

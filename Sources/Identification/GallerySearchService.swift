@@ -1,6 +1,7 @@
 import FaceEngine
 import Foundation
 import Gallery
+import Imaging
 import Installation
 import Matching
 import Synchronization
@@ -31,8 +32,14 @@ import Synchronization
 public final class GallerySearchService: Sendable {
     /// The durable store.
     public let store: any GalleryStore
-    /// The engine that turns images into templates.
+    /// The shared detector, whose own recogniser (SFace) makes the templates of its analyses.
     public let engine: FaceEngine
+    /// Further recognition engines galleries may name, chosen once by the program (nil: the
+    /// detector's SFace only).
+    public var recognisers: RecognitionEngineRegistry? { catalogue.registry }
+    let catalogue: EngineCatalogue
+    /// The identifiers of the engines galleries may name on this service.
+    public var installedEngines: [String] { catalogue.installedIdentifiers }
     /// How each gallery's index was obtained when the service opened, in gallery order.
     public var indexReports: [IndexLoadReport] { reports.withLock { $0 } }
 
@@ -61,13 +68,14 @@ public final class GallerySearchService: Sendable {
     }
 
     private init(
-        store: any GalleryStore, engine: FaceEngine, indexes: [String: GalleryIndex],
+        store: any GalleryStore, catalogue: EngineCatalogue, indexes: [String: GalleryIndex],
         snapshots: GallerySnapshotFolder?, reports: [IndexLoadReport], indexEncoding: IndexEncoding,
         cursor: ChangeFeedPosition
     ) {
         self.indexEncoding = indexEncoding
         self.store = store
-        self.engine = engine
+        self.engine = catalogue.faceEngine
+        self.catalogue = catalogue
         self.indexes = Mutex(indexes)
         self.snapshots = snapshots
         self.reports = Mutex(reports)
@@ -81,10 +89,15 @@ public final class GallerySearchService: Sendable {
     /// the feed) it is rebuilt from the stored templates and, with a folder, a fresh snapshot
     /// is written. An unusable snapshot is never an error, only a rebuild, reported in
     /// ``indexReports``. The indexes reflect every change committed before the call.
+    ///
+    /// Each gallery gets one index per engine of it installed here: the detector's SFace, and
+    /// the engines of `recognisers`. Templates of an engine not installed stay in the store,
+    /// unsearched on this node.
     public static func open(
-        store: any GalleryStore, engine: FaceEngine, snapshotDirectory: URL? = nil,
-        indexEncoding: IndexEncoding = .default
+        store: any GalleryStore, engine: FaceEngine, recognisers: RecognitionEngineRegistry? = nil,
+        snapshotDirectory: URL? = nil, indexEncoding: IndexEncoding = .default
     ) async throws(IdentificationError) -> GallerySearchService {
+        let catalogue = EngineCatalogue(faceEngine: engine, registry: recognisers)
         let folder = snapshotDirectory.map(GallerySnapshotFolder.init(directory:))
         var indexes: [String: GalleryIndex] = [:]
         var reports: [IndexLoadReport] = []
@@ -98,17 +111,18 @@ public final class GallerySearchService: Sendable {
         for gallery in galleries {
             let start = ContinuousClock.now
             let (index, origin, problem) = try await openIndex(
-                gallery, encoding: indexEncoding, store: store, folder: folder, head: head)
+                gallery, layouts: catalogue.layouts(for: gallery), encoding: indexEncoding, store: store, folder: folder,
+                head: head)
             openedAt[gallery.id] = start
             indexes[gallery.name] = index
             reports.append(
                 IndexLoadReport(
-                    gallery: gallery.name, templates: index.templates.count, origin: origin,
+                    gallery: gallery.name, templates: index.templateCount, origin: origin,
                     milliseconds: Self.milliseconds(since: start), snapshotProblem: problem))
         }
         let cursor = indexes.values.map(\.position).min() ?? head
         let service = GallerySearchService(
-            store: store, engine: engine, indexes: indexes, snapshots: folder, reports: reports,
+            store: store, catalogue: catalogue, indexes: indexes, snapshots: folder, reports: reports,
             indexEncoding: indexEncoding, cursor: cursor)
         try await service.confirmCurrency(openedAt: openedAt)
         return service
@@ -159,7 +173,7 @@ public final class GallerySearchService: Sendable {
             }
             reports.withLock { reports in
                 guard let at = reports.firstIndex(where: { $0.gallery == record.name }) else { return }
-                reports[at].templates = current.templates.count
+                reports[at].templates = current.templateCount
                 if let start = openedAt[record.id] { reports[at].milliseconds = Self.milliseconds(since: start) }
                 if isIncomplete {
                     reports[at].origin = .rebuilt(.feedIncomplete(indexRevision: revision, storeRevision: storeRevision))
@@ -181,7 +195,8 @@ public final class GallerySearchService: Sendable {
             if case .unknownGallery = error { return }
             throw .store(error)
         }
-        let rebuilt = try await GalleryIndex.rebuild(index.record, encoding: indexEncoding, from: store)
+        let rebuilt = try await GalleryIndex.rebuild(
+            index.record, layouts: catalogue.layouts(for: index.record), encoding: indexEncoding, from: store)
         rebuilt.setRevision(revision, position: head)
         indexes.withLock { indexes in
             if indexes[index.record.name] === index { indexes[index.record.name] = rebuilt }
@@ -191,14 +206,14 @@ public final class GallerySearchService: Sendable {
     /// One gallery's index, from its snapshot or the store, with how it was obtained and, after
     /// a rebuild, why no fresh snapshot was written.
     private static func openIndex(
-        _ gallery: GalleryRecord, encoding: IndexEncoding, store: any GalleryStore, folder: GallerySnapshotFolder?,
-        head: ChangeFeedPosition
+        _ gallery: GalleryRecord, layouts: [EngineIndexLayout], encoding: IndexEncoding, store: any GalleryStore,
+        folder: GallerySnapshotFolder?, head: ChangeFeedPosition
     ) async throws(IdentificationError) -> (GalleryIndex, IndexOrigin, String?) {
         let revision: Int64
         do { revision = try await store.revision(of: gallery.id) } catch { throw .store(error) }
         let reason: RebuildReason
         if let folder {
-            switch folder.load(gallery, encoding: encoding, storeRevision: revision) {
+            switch folder.load(gallery, layouts: layouts, encoding: encoding, storeRevision: revision) {
             case let .loaded(index, snapshotRevision, position):
                 index.savedRevision = snapshotRevision
                 if snapshotRevision == revision {
@@ -216,13 +231,14 @@ public final class GallerySearchService: Sendable {
         } else {
             reason = .snapshotsDisabled
         }
-        let index = try await GalleryIndex.rebuild(gallery, encoding: encoding, from: store)
+        let index = try await GalleryIndex.rebuild(gallery, layouts: layouts, encoding: encoding, from: store)
         let after: Int64
         do { after = try await store.revision(of: gallery.id) } catch { throw .store(error) }
         // A change committed during the walk may be half in the index; its feed entry lies after
         // the head, so catching up completes it.
         index.setRevision(revision, position: head)
         guard let folder else { return (index, .rebuilt(reason), nil) }
+        guard index.singleEngineTemplates != nil else { return (index, .rebuilt(reason), nil) }
         guard after == revision else {
             folder.remove(gallery.id)
             return (index, .rebuilt(reason), "the gallery changed during the rebuild")
@@ -258,6 +274,10 @@ public final class GallerySearchService: Sendable {
 
     private func writeSnapshot(_ index: GalleryIndex, to folder: GallerySnapshotFolder) async -> SnapshotOutcome {
         let id = index.record.id
+        guard index.singleEngineTemplates != nil else {
+            folder.remove(id)
+            return .skipped(GallerySnapshotFolder.severalEngines)
+        }
         let before = activity.withLock { $0 }
         guard !before.isUncertain else {
             folder.remove(id)
@@ -335,26 +355,45 @@ public final class GallerySearchService: Sendable {
 
     // MARK: Galleries
 
-    /// Creates a gallery (with an empty index) for the engine's template model; `companion`
-    /// (an audit row) commits in the same transaction.
+    /// Creates a gallery (with an empty index per engine) holding the templates of `engines`
+    /// (nil: the detector's SFace alone), searched with `defaultEngine` (nil: the first) unless
+    /// a search names another; `companion` (an audit row) commits in the same transaction. The
+    /// default engine's threshold is `operatingThreshold` (nil: the engine's published one); the
+    /// others start at their published thresholds.
+    /// - Throws: ``IdentificationError/invalidInput(field:reason:)`` for an engine not installed
+    ///   here, or a threshold outside the default engine's range.
     public func createGallery(
         name: String, description: String = "", purpose: GalleryPurpose, retention: RetentionPolicy = .indefinite,
-        operatingThreshold: Float = GalleryRecord.defaultOperatingThreshold, companion: CompanionRecord? = nil
+        operatingThreshold: Float? = nil, engines: [String]? = nil, defaultEngine: String? = nil,
+        companion: CompanionRecord? = nil
     ) async throws(IdentificationError) -> GalleryRecord {
-        guard operatingThreshold.isFinite, (-1...1).contains(operatingThreshold) else {
-            throw .invalidInput(field: "operatingThreshold", reason: "must lie in -1...1, got \(operatingThreshold)")
+        let names = engines ?? [GalleryEngine.legacyIdentifier]
+        guard !names.isEmpty else { throw .invalidInput(field: "engines", reason: "at least one engine is required") }
+        var entries: [GalleryEngine] = []
+        for name in names {
+            guard var entry = catalogue.galleryEngine(named: name) else { throw unknownEngine(name, field: "engines") }
+            entry.operatingThreshold = catalogue.publishedThreshold(of: name)
+            entries.append(entry)
         }
+        let chosen = defaultEngine ?? names[0]
+        guard let defaultIndex = entries.firstIndex(where: { $0.identifier == chosen }) else {
+            throw .invalidInput(
+                field: "defaultEngine", reason: "'\(chosen)' is not one of the gallery's engines (\(names.joined(separator: ", ")))")
+        }
+        entries[defaultIndex].operatingThreshold = nil
+        let threshold = operatingThreshold ?? catalogue.publishedThreshold(of: chosen)
+        try Self.validate(threshold: threshold, comparison: catalogue.comparison(of: entries[defaultIndex]) ?? .cosineSimilarity)
         let record: GalleryRecord
         do {
             record = try await store.createGallery(
                 NewGallery(
                     name: name, description: description, purpose: purpose, retention: retention,
-                    operatingThreshold: operatingThreshold, modelIdentifier: engine.templateModelIdentifier),
+                    operatingThreshold: threshold, engines: entries, defaultEngine: chosen),
                 companion: companion)
         } catch {
             throw .store(error)
         }
-        let index = try GalleryIndex(record: record, encoding: indexEncoding)
+        let index = try GalleryIndex(record: record, layouts: catalogue.layouts(for: record), encoding: indexEncoding)
         // The feed may have brought it in already (and more since): keep that one.
         indexes.withLock { indexes in
             if let existing = indexes[name], existing.record.id.rawValue >= record.id.rawValue { return }
@@ -363,6 +402,23 @@ public final class GallerySearchService: Sendable {
         return record
     }
 
+    /// The refusal of an engine name no engine installed here answers to.
+    func unknownEngine(_ name: String, field: String = "engine") -> IdentificationError {
+        .invalidInput(
+            field: field,
+            reason: "no engine '\(name)' is installed (installed: \(catalogue.installedIdentifiers.joined(separator: ", ")))")
+    }
+
+    /// A threshold in an engine's native units: a cosine in -1...1, or a distance in 0...1 for
+    /// a Euclidean engine (the stores keep thresholds in -1...1).
+    static func validate(threshold: Float, comparison: TemplateComparison, field: String = "operatingThreshold") throws(IdentificationError) {
+        let range: ClosedRange<Float> = comparison == .cosineSimilarity ? -1...1 : 0...1
+        guard threshold.isFinite, range.contains(threshold) else {
+            throw .invalidInput(
+                field: field,
+                reason: "must lie in \(range.lowerBound)...\(range.upperBound) (\(comparison.rawValue)), got \(threshold)")
+        }
+    }
     /// The gallery's current settings.
     public func gallery(named name: String) throws(IdentificationError) -> GalleryRecord {
         try index(of: name).record
@@ -405,51 +461,81 @@ public final class GallerySearchService: Sendable {
 
     /// How many templates of a gallery are live in its index.
     public func indexedTemplateCount(gallery: String) throws(IdentificationError) -> Int {
-        try index(of: gallery).templates.count
+        try index(of: gallery).templateCount
     }
 
     // MARK: Enrolment
 
-    /// Analyses one image for enrolment: exactly one face of acceptable quality, or the reason not.
-    /// - Throws: ``IdentificationError/engine(_:)`` only when the engine itself fails.
-    public func examine(imageBytes: [UInt8]) async throws(IdentificationError) -> Result<EnrolmentSample, ImageRefusalReason> {
-        let faces: [AnalyzedFace]
-        do {
-            faces = try await engine.analyze(imageBytes: imageBytes)
-        } catch {
-            if case let .decoding(decoding) = error { return .failure(.unreadable(decoding.description)) }
-            throw .engine(error)
+    /// Analyses one image for enrolment: exactly one face of acceptable quality, or the reason
+    /// not. The face is detected once and every engine of `gallery` (nil: every engine
+    /// installed here) makes its template from that same detection.
+    /// - Throws: ``IdentificationError/engine(_:)`` only when an engine itself fails, and
+    ///   ``IdentificationError/invalidInput(field:reason:)`` when the gallery names an engine not
+    ///   installed here.
+    public func examine(
+        imageBytes: [UInt8], gallery: String? = nil
+    ) async throws(IdentificationError) -> Result<EnrolmentSample, ImageRefusalReason> {
+        let recognisers = try enrolmentRecognisers(gallery: gallery)
+        let image: RGBImage
+        do { image = try ImageDecoder(limits: engine.configuration.decodingLimits).decode(imageBytes) } catch {
+            return .failure(.unreadable(error.description))
         }
+        let faces: [AnalyzedFace]
+        do { faces = try await engine.analyze(image: image) } catch { throw .engine(error) }
         guard let face = faces.first else { return .failure(.noFace) }
         guard faces.count == 1 else { return .failure(.severalFaces(count: faces.count)) }
         guard face.verdict.isAcceptable else { return .failure(.poorQuality(face.verdict.failures)) }
+        var additional: [FaceTemplate] = []
+        for recogniser in recognisers {
+            do { additional += try await recogniser.templates(for: [face.detection], in: image) } catch { throw .engine(error) }
+        }
         return .success(
             EnrolmentSample(
                 template: face.template, detectionScore: face.detection.score, quality: face.quality,
-                sourceImageSHA256: FileDigest.sha256(of: imageBytes), alignedCrop: face.alignedCrop))
+                sourceImageSHA256: FileDigest.sha256(of: imageBytes), alignedCrop: face.alignedCrop,
+                additionalTemplates: additional))
+    }
+
+    /// The engines beyond the detector's own that enrolment in `gallery` (nil: any gallery) runs.
+    private func enrolmentRecognisers(gallery: String?) throws(IdentificationError) -> [any RecognitionEngine] {
+        guard let gallery else {
+            return (catalogue.registry?.engines ?? []).filter { $0.profile.templateModel != engine.templateModelIdentifier }
+        }
+        let record = try index(of: gallery).record
+        var recognisers: [any RecognitionEngine] = []
+        for entry in record.engines where !catalogue.isDetectorRecogniser(entry) {
+            guard let recogniser = catalogue.engine(for: entry) else {
+                throw .invalidInput(
+                    field: "gallery", reason: "gallery '\(gallery)' uses engine '\(entry.identifier)', which is not installed here")
+            }
+            recognisers.append(recogniser)
+        }
+        return recognisers
     }
 
     /// Enrols a subject from images: every image must hold exactly one face of acceptable
-    /// quality, otherwise nothing is stored. The subject and its templates commit in one
-    /// transaction, then join the gallery's index.
+    /// quality, otherwise nothing is stored. Every engine of the gallery makes a template of
+    /// each image from the same detection; the subject and all its templates commit in one
+    /// transaction, then join the gallery's indexes.
     @discardableResult
     public func enrol(
         gallery: String, reference: String, attributes: [String: String] = [:], retainUntil: Date? = nil,
         images: [[UInt8]], companion: CompanionRecord? = nil
     ) async throws(IdentificationError) -> EnrolledSubject {
         _ = try index(of: gallery)
-        let samples = try await examineAll(images)
+        let samples = try await examineAll(images, gallery: gallery)
         return try await enrol(
             gallery: gallery, reference: reference, attributes: attributes, retainUntil: retainUntil,
             samples: samples, companion: companion)
     }
 
-    /// Examines every image for enrolment; the first refusal names its image.
-    public func examineAll(_ images: [[UInt8]]) async throws(IdentificationError) -> [EnrolmentSample] {
+    /// Examines every image for enrolment in `gallery` (nil: with every engine installed
+    /// here); the first refusal names its image.
+    public func examineAll(_ images: [[UInt8]], gallery: String? = nil) async throws(IdentificationError) -> [EnrolmentSample] {
         guard !images.isEmpty else { throw .refused(.noImages) }
         var samples: [EnrolmentSample] = []
         for (position, image) in images.enumerated() {
-            switch try await examine(imageBytes: image) {
+            switch try await examine(imageBytes: image, gallery: gallery) {
             case let .success(sample): samples.append(sample)
             case let .failure(reason): throw .refused(.image(index: position, reason: reason))
             }
@@ -457,7 +543,7 @@ public final class GallerySearchService: Sendable {
         return samples
     }
 
-    /// Enrols a subject from samples already examined (see ``examine(imageBytes:)``).
+    /// Enrols a subject from samples already examined (see ``examine(imageBytes:gallery:)``).
     @discardableResult
     public func enrol(
         gallery: String, reference: String, attributes: [String: String] = [:], retainUntil: Date? = nil,
@@ -467,7 +553,8 @@ public final class GallerySearchService: Sendable {
         guard !samples.isEmpty else { throw .refused(.noImages) }
         let subject = NewSubject(
             externalReference: reference, attributes: attributes, retainUntil: retainUntil,
-            templates: Self.newTemplates(samples))
+            templates: try Self.newTemplates(samples, for: index.record))
+        try index.checkFits(subject.templates)
         return try await tracked { () async throws(IdentificationError) -> EnrolledSubject in
             let enrolled: EnrolledSubject
             do throws(GalleryError) {
@@ -509,12 +596,14 @@ public final class GallerySearchService: Sendable {
     ) async throws(IdentificationError) -> [TemplateRecord] {
         let index = try index(of: gallery)
         guard !samples.isEmpty else { throw .refused(.noImages) }
+        let templates = try Self.newTemplates(samples, for: index.record)
+        try index.checkFits(templates)
         return try await tracked { () async throws(IdentificationError) -> [TemplateRecord] in
             let added: [TemplateRecord]
             let subjectID: SubjectRecord.ID
             do throws(GalleryError) {
                 subjectID = try await store.subject(reference: reference, in: index.record.id).subject.id
-                added = try await store.addTemplates(Self.newTemplates(samples), to: subjectID, companion: companion)
+                added = try await store.addTemplates(templates, to: subjectID, companion: companion)
             } catch {
                 noteFailure(error, index: index)
                 throw .store(error)
@@ -524,28 +613,66 @@ public final class GallerySearchService: Sendable {
         }
     }
 
-    private static func newTemplates(_ samples: [EnrolmentSample]) -> [NewTemplate] {
+    /// The templates to store for `samples` in a gallery: one per sample and engine of the
+    /// gallery, in sample order.
+    /// - Throws: ``IdentificationError/invalidInput(field:reason:)`` when a sample lacks an
+    ///   engine's template (it was examined for another gallery).
+    private static func newTemplates(_ samples: [EnrolmentSample], for gallery: GalleryRecord) throws(IdentificationError) -> [NewTemplate] {
         let now = Date()
-        return samples.map { sample in
-            NewTemplate(
-                modelIdentifier: sample.template.modelIdentifier, vector: sample.template.values,
-                quality: TemplateQuality(
-                    detectionScore: sample.detectionScore,
-                    measures: [
-                        "interOcularDistance": Float(sample.quality.interOcularDistance),
-                        "yawDegrees": Float(sample.quality.yawDegrees),
-                        "rollDegrees": Float(sample.quality.rollDegrees),
-                        "sharpness": Float(sample.quality.sharpness),
-                        "brightness": Float(sample.quality.brightness),
-                        "contrast": Float(sample.quality.contrast),
-                    ]),
-                sourceImageSHA256: sample.sourceImageSHA256, capturedAt: now)
+        var templates: [NewTemplate] = []
+        for (position, sample) in samples.enumerated() {
+            let quality = TemplateQuality(
+                detectionScore: sample.detectionScore,
+                measures: [
+                    "interOcularDistance": Float(sample.quality.interOcularDistance),
+                    "yawDegrees": Float(sample.quality.yawDegrees),
+                    "rollDegrees": Float(sample.quality.rollDegrees),
+                    "sharpness": Float(sample.quality.sharpness),
+                    "brightness": Float(sample.quality.brightness),
+                    "contrast": Float(sample.quality.contrast),
+                ])
+            for entry in gallery.engines {
+                guard let template = sample.allTemplates.first(where: { $0.modelIdentifier == entry.templateModel }) else {
+                    throw .invalidInput(
+                        field: "samples", reason: "sample \(position + 1) has no '\(entry.identifier)' template")
+                }
+                templates.append(
+                    NewTemplate(
+                        modelIdentifier: template.modelIdentifier, vector: template.values, quality: quality,
+                        sourceImageSHA256: sample.sourceImageSHA256, capturedAt: now))
+            }
         }
+        return templates
     }
 
     // MARK: Search and verification
 
-    /// The template of the largest face in a probe image.
+    /// The engine name that asks for the fused comparison of a gallery's engines.
+    public static let fusion = "fusion"
+
+    /// The fused score at or above which a fused comparison reads as the same person, when the
+    /// request names no threshold: the average of the engines' z-scores (each similarity
+    /// against the engine's own impostor distribution, ``RecognitionEngineProfile/impostorSimilarity``).
+    /// SFace and dlib on ORL: FMR at most 1e-4 at 3.098 (FNMR 1/1,800), so 3.1.
+    public static let fusionThreshold: Float = 3.1
+
+    /// The engine a request means in a gallery: `engine` when the gallery has it (or ``fusion``),
+    /// the gallery's default for nil.
+    /// - Throws: ``IdentificationError/invalidInput(field:reason:)`` for an engine the gallery
+    ///   does not name, ``IdentificationError/unknownGallery(_:)``.
+    public func resolvedEngine(gallery: String, engine requested: String?) throws(IdentificationError) -> String {
+        let record = try index(of: gallery).record
+        let name = requested ?? record.defaultEngine
+        guard name == Self.fusion || record.engine(named: name) != nil else {
+            throw .invalidInput(
+                field: "engine",
+                reason: "gallery '\(gallery)' has no engine '\(name)' (its engines: "
+                    + "\(record.engines.map(\.identifier).joined(separator: ", ")); or '\(Self.fusion)')")
+        }
+        return name
+    }
+
+    /// The template of the largest face in a probe image (the detector's SFace).
     public func probeTemplate(imageBytes: [UInt8]) async throws(IdentificationError) -> FaceTemplate {
         let faces: [AnalyzedFace]
         do { faces = try await engine.analyze(imageBytes: imageBytes) } catch { throw .engine(error) }
@@ -555,71 +682,303 @@ public final class GallerySearchService: Sendable {
         return largest.template
     }
 
-    /// The best `k` subjects for the probes, each scored by its best template against its best
-    /// probe, best first, keeping those at or above `threshold` (the gallery's operating
-    /// threshold when nil) whose attributes contain every pair of `attributeFilter`.
+    /// The templates of the largest face in a probe image that searching `gallery` with
+    /// `engine` (nil: its default; ``fusion``: all its engines) needs, all from one detection.
+    public func probeTemplates(
+        imageBytes: [UInt8], gallery: String, engine requested: String? = nil
+    ) async throws(IdentificationError) -> [FaceTemplate] {
+        let faces: [AnalyzedFace]
+        do { faces = try await engine.analyze(imageBytes: imageBytes) } catch { throw .engine(error) }
+        guard let largest = faces.max(by: { $0.detection.box.area < $1.detection.box.area }) else {
+            throw .noFaceInProbe
+        }
+        return try await probeTemplates(of: largest, imageBytes: imageBytes, gallery: gallery, engine: requested)
+    }
+
+    /// The templates of an analysed probe face that searching `gallery` with `engine` needs:
+    /// the analysis's own SFace template, and each other engine's made from the face's
+    /// detection (the image is decoded again only when another engine is needed). For
+    /// ``fusion``, engines not installed here are left out.
+    public func probeTemplates(
+        of face: AnalyzedFace, imageBytes: [UInt8], gallery: String, engine requested: String? = nil
+    ) async throws(IdentificationError) -> [FaceTemplate] {
+        let record = try index(of: gallery).record
+        let name = try resolvedEngine(gallery: gallery, engine: requested)
+        let entries = name == Self.fusion ? record.engines : record.engines.filter { $0.identifier == name }
+        var image: RGBImage?
+        var templates: [FaceTemplate] = []
+        for entry in entries {
+            if catalogue.isDetectorRecogniser(entry) {
+                templates.append(face.template)
+            } else if let recogniser = catalogue.engine(for: entry) {
+                if image == nil {
+                    do { image = try ImageDecoder(limits: engine.configuration.decodingLimits).decode(imageBytes) } catch {
+                        throw .engine(.decoding(error))
+                    }
+                }
+                guard let image else { continue }
+                do { templates += try await recogniser.templates(for: [face.detection], in: image) } catch {
+                    throw .engine(error)
+                }
+            } else if name != Self.fusion {
+                throw notInstalled(entry.identifier, gallery: gallery)
+            }
+        }
+        return templates
+    }
+
+    /// A gallery's threshold for an engine (``fusionThreshold`` for ``fusion``) and whether a
+    /// higher score is more alike.
+    public func operatingPoint(gallery: GalleryRecord, engine name: String) -> (threshold: Float, higherIsMoreAlike: Bool) {
+        guard name != Self.fusion, let entry = gallery.engine(named: name) else { return (Self.fusionThreshold, true) }
+        let threshold = gallery.operatingThreshold(of: name) ?? catalogue.publishedThreshold(of: name)
+        return (threshold, catalogue.comparison(of: entry)?.higherIsMoreAlike ?? true)
+    }
+
+    private func notInstalled(_ engine: String, gallery: String) -> IdentificationError {
+        .invalidInput(field: "engine", reason: "engine '\(engine)' of gallery '\(gallery)' is not installed on this node")
+    }
+
+    /// The best `k` subjects for the probes, best first, keeping those whose attributes contain
+    /// every pair of `attributeFilter`, by `engine` (nil: the gallery's default):
+    ///
+    /// - one engine: each subject scored by its best template of that engine against its best
+    ///   probe of that engine, in the engine's native unit (SFace: cosine, at or above
+    ///   `threshold`; dlib: distance, below it), `threshold` defaulting to the gallery's for the
+    ///   engine;
+    /// - ``fusion``: each engine's best `4k` subjects, their union scored exactly by every engine
+    ///   and each similarity turned into a z-score against the engine's impostor distribution;
+    ///   a subject's fused score is the mean of its engines' z-scores, kept at or above
+    ///   `threshold` (default ``fusionThreshold``).
     public func search(
-        gallery: String, probes: [FaceTemplate], k: Int = 10, threshold: Float? = nil,
+        gallery: String, probes: [FaceTemplate], engine requested: String? = nil, k: Int = 10, threshold: Float? = nil,
         attributeFilter: [String: String] = [:]
     ) throws(IdentificationError) -> [Candidate] {
         let index = try index(of: gallery)
         guard !probes.isEmpty else { throw .invalidInput(field: "probes", reason: "at least one probe is needed") }
         guard k > 0 else { throw .invalidInput(field: "k", reason: "must be positive, got \(k)") }
-        let minimum = threshold ?? index.record.operatingThreshold
-        guard minimum.isFinite, (-1...1).contains(minimum) else {
-            throw .invalidInput(field: "threshold", reason: "must lie in -1...1, got \(minimum)")
-        }
-        for probe in probes where probe.modelIdentifier != index.record.modelIdentifier {
-            throw .invalidInput(
-                field: "probes",
-                reason: "template from '\(probe.modelIdentifier)', gallery holds '\(index.record.modelIdentifier)'")
-        }
+        let name = try resolvedEngine(gallery: gallery, engine: requested)
         var filter: SearchFilter?
         if !attributeFilter.isEmpty {
             filter = .owners(index.owners(matching: attributeFilter))
         }
-        let parameters = SearchParameters(k: k, minimumScore: minimum, filter: filter)
-        var best: [OwnerID: SubjectHit] = [:]
+        if name == Self.fusion {
+            return try fusedSearch(index, probes: probes, k: k, threshold: threshold, filter: filter)
+        }
+        guard let templates = index.templates(of: name) else { throw notInstalled(name, gallery: gallery) }
+        let minimum = threshold ?? index.record.operatingThreshold(of: name) ?? catalogue.publishedThreshold(of: name)
+        try Self.validateSearch(threshold: minimum, comparison: templates.layout.comparison)
+        let hits = try engineHits(
+            templates, probes: try engineProbes(probes, templates.layout), k: k, threshold: minimum, filter: filter)
+        let ranked = hits.sorted { ($0.value.similarity, $1.key) > ($1.value.similarity, $0.key) }.prefix(k)
+        return candidates(
+            ranked.map { owner, hit in (owner, hit.native, hit.template, [name: hit.native]) }, index: index)
+    }
+
+    /// A search threshold: a cosine in -1...1, or any non-negative distance.
+    private static func validateSearch(threshold: Float, comparison: TemplateComparison) throws(IdentificationError) {
+        let valid = comparison == .cosineSimilarity ? (-1...1).contains(threshold) : threshold >= 0
+        guard threshold.isFinite, valid else {
+            throw .invalidInput(
+                field: "threshold",
+                reason: comparison == .cosineSimilarity
+                    ? "must lie in -1...1, got \(threshold)" : "must be a distance of at least 0, got \(threshold)")
+        }
+    }
+
+    /// The probes of one engine, or why there are none.
+    private func engineProbes(_ probes: [FaceTemplate], _ layout: EngineIndexLayout) throws(IdentificationError) -> [FaceTemplate] {
+        let own = probes.filter { $0.modelIdentifier == layout.engine.templateModel }
+        guard !own.isEmpty else {
+            throw .invalidInput(
+                field: "probes",
+                reason: "no template from '\(layout.engine.templateModel)' (engine '\(layout.engine.identifier)'); "
+                    + "given: \(Set(probes.map(\.modelIdentifier)).sorted().joined(separator: ", "))")
+        }
+        return own
+    }
+
+    /// One subject's best template of one engine against the best probe.
+    private struct EngineHit {
+        var native: Float
+        var similarity: Float
+        var template: TemplateRecord.ID
+    }
+
+    /// Each subject's best hit in one engine's index over the probes, among the best `k`
+    /// subjects per probe; with a threshold, only hits that meet it.
+    private func engineHits(
+        _ templates: GalleryIndex.EngineTemplates, probes: [FaceTemplate], k: Int, threshold: Float?, filter: SearchFilter?
+    ) throws(IdentificationError) -> [OwnerID: EngineHit] {
+        let layout = templates.layout
+        var best: [OwnerID: EngineHit] = [:]
         for probe in probes {
+            let minimum = threshold.map { layout.minimumIndexScore(threshold: $0, probe: probe.values) } ?? -.infinity
             let hits: [SubjectHit]
-            do { hits = try index.templates.searchSubjects(probe.values, parameters: parameters) } catch {
+            do {
+                hits = try templates.index.searchSubjects(
+                    layout.query(for: probe.values), parameters: SearchParameters(k: k, minimumScore: minimum, filter: filter))
+            } catch {
                 throw .index(error)
             }
-            for hit in hits where (best[hit.owner]?.score ?? -.infinity) < hit.score { best[hit.owner] = hit }
+            for hit in hits {
+                let native = layout.native(indexScore: hit.score, probe: probe.values)
+                if let threshold, !layout.comparison.isMatch(native, threshold: threshold) { continue }
+                let similarity = layout.comparison.similarity(fromNative: native)
+                if (best[hit.owner]?.similarity ?? -.infinity) < similarity {
+                    best[hit.owner] = EngineHit(
+                        native: native, similarity: similarity, template: TemplateRecord.ID(Int64(hit.bestTemplate.rawValue)))
+                }
+            }
         }
-        let ranked = best.values.sorted { ($0.score, $1.owner) > ($1.score, $0.owner) }.prefix(k)
-        // A subject erased between the scan and this lookup is left out.
-        let reported = ranked.compactMap { hit in index.subject(hit.owner).map { (hit, $0) } }
+        return best
+    }
+
+    /// The engines of a gallery that take part in fusion here: installed, with impostor figures.
+    private func fusionParts(_ index: GalleryIndex) throws(IdentificationError) -> [(GalleryIndex.EngineTemplates, ScoreDistribution)] {
+        let parts = index.record.engines.compactMap { entry -> (GalleryIndex.EngineTemplates, ScoreDistribution)? in
+            guard let templates = index.templates(of: entry.identifier),
+                let impostors = catalogue.engine(for: entry)?.profile.impostorSimilarity
+            else { return nil }
+            return (templates, impostors)
+        }
+        guard parts.count >= 2 else {
+            throw .invalidInput(
+                field: "engine",
+                reason: "fusion needs two engines of gallery '\(index.record.name)' installed here with impostor figures; "
+                    + "it has \(parts.count)")
+        }
+        return parts
+    }
+
+    private func fusedSearch(
+        _ index: GalleryIndex, probes: [FaceTemplate], k: Int, threshold: Float?, filter: SearchFilter?
+    ) throws(IdentificationError) -> [Candidate] {
+        let parts = try fusionParts(index)
+        let minimum = threshold ?? Self.fusionThreshold
+        guard minimum.isFinite else { throw .invalidInput(field: "threshold", reason: "must be a number, got \(minimum)") }
+        let partProbes = try parts.map { part throws(IdentificationError) in try engineProbes(probes, part.0.layout) }
+        var perEngine: [[OwnerID: EngineHit]] = []
+        for (part, own) in zip(parts, partProbes) {
+            perEngine.append(try engineHits(part.0, probes: own, k: k * 4, threshold: nil, filter: filter))
+        }
+        // Every engine scores every subject another engine found (those already filtered).
+        let union = perEngine.reduce(into: Set<OwnerID>()) { $0.formUnion($1.keys) }
+        for position in parts.indices {
+            let missing = union.subtracting(perEngine[position].keys)
+            guard !missing.isEmpty else { continue }
+            let found = try engineHits(
+                parts[position].0, probes: partProbes[position], k: missing.count, threshold: nil, filter: .owners(missing))
+            perEngine[position].merge(found) { current, _ in current }
+        }
+        var fused: [(OwnerID, Float, TemplateRecord.ID, [String: Float])] = []
+        for owner in union {
+            var total: Float = 0
+            var count = 0
+            var scores: [String: Float] = [:]
+            var template: TemplateRecord.ID?
+            for (position, part) in parts.enumerated() {
+                // A subject without a template of this engine is fused over the others.
+                guard let hit = perEngine[position][owner] else { continue }
+                total += part.1.normalised(hit.similarity)
+                count += 1
+                scores[part.0.layout.engine.identifier] = hit.native
+                template = template ?? hit.template
+            }
+            guard count > 0, let template else { continue }
+            let score = total / Float(count)
+            if score >= minimum { fused.append((owner, score, template, scores)) }
+        }
+        fused.sort { ($0.1, $1.0) > ($1.1, $0.0) }
+        return candidates(Array(fused.prefix(k)), index: index)
+    }
+
+    /// Candidates in rank order from ranked (owner, score, best template, per-engine scores);
+    /// a subject erased between the scan and this lookup is left out.
+    private func candidates(
+        _ ranked: [(OwnerID, Float, TemplateRecord.ID, [String: Float])], index: GalleryIndex
+    ) -> [Candidate] {
+        let reported = ranked.compactMap { hit in index.subject(hit.0).map { (hit, $0) } }
         return reported.enumerated().map { position, pair in
             Candidate(
                 rank: position + 1, subjectReference: pair.1.reference,
-                subjectID: SubjectRecord.ID(Int64(pair.0.owner.rawValue)), score: pair.0.score,
-                bestTemplateID: TemplateRecord.ID(Int64(pair.0.bestTemplate.rawValue)))
+                subjectID: SubjectRecord.ID(Int64(pair.0.0.rawValue)), score: pair.0.1, bestTemplateID: pair.0.2,
+                engineScores: pair.0.3)
         }
     }
 
     /// Compares a probe with every stored template of one subject; decides with `threshold`,
-    /// or the gallery's operating threshold when nil.
+    /// or the gallery's operating threshold when nil (the gallery's default engine).
     public func verify(
         gallery: String, template: FaceTemplate, subjectReference: String, threshold: Float? = nil
     ) async throws(IdentificationError) -> Verification {
+        try await verify(gallery: gallery, probes: [template], subjectReference: subjectReference, threshold: threshold)
+    }
+
+    /// Compares probes with every stored template of one subject by `engine` (nil: the
+    /// gallery's default; ``fusion``: every engine, z-scores averaged as in
+    /// ``search(gallery:probes:engine:k:threshold:attributeFilter:)``). The score is the best
+    /// pair's, in the engine's native unit; the decision uses `threshold`, or the gallery's for
+    /// the engine (``fusionThreshold`` for fusion) when nil.
+    public func verify(
+        gallery: String, probes: [FaceTemplate], subjectReference: String, engine requested: String? = nil,
+        threshold: Float? = nil
+    ) async throws(IdentificationError) -> Verification {
         let index = try index(of: gallery)
+        let name = try resolvedEngine(gallery: gallery, engine: requested)
+        let parts: [(GalleryIndex.EngineTemplates, ScoreDistribution?)]
+        if name == Self.fusion {
+            parts = try fusionParts(index).map { ($0.0, $0.1) }
+        } else {
+            guard let templates = index.templates(of: name) else { throw notInstalled(name, gallery: gallery) }
+            parts = [(templates, nil)]
+        }
         let enrolled: EnrolledSubject
         do { enrolled = try await store.subject(reference: subjectReference, in: index.record.id) } catch {
             throw .store(error)
         }
-        var best: Float = -1
-        for stored in enrolled.templates {
-            let other: FaceTemplate
-            do {
-                other = try FaceTemplate(normalizing: stored.vector, modelIdentifier: stored.modelIdentifier)
-                best = max(best, try template.cosineSimilarity(to: other))
-            } catch {
-                throw .engine(error)
+        var scores: [String: Float] = [:]
+        var fusedTotal: Float = 0
+        var fusedCount = 0
+        var single: (native: Float, comparison: TemplateComparison)?
+        for (templates, impostors) in parts {
+            let layout = templates.layout
+            let own = try engineProbes(probes, layout)
+            var best: Float?
+            for stored in enrolled.templates where stored.modelIdentifier == layout.engine.templateModel {
+                for probe in own where probe.values.count == stored.vector.count {
+                    let similarity = layout.comparison.similarity(
+                        fromNative: layout.comparison.score(probe.values, stored.vector))
+                    best = max(best ?? -.infinity, similarity)
+                }
+            }
+            guard let best else { continue }
+            let native = layout.comparison.native(fromSimilarity: best)
+            scores[layout.engine.identifier] = native
+            if let impostors {
+                fusedTotal += impostors.normalised(best)
+                fusedCount += 1
+            } else {
+                single = (native, layout.comparison)
             }
         }
+        if name == Self.fusion {
+            let decision = threshold ?? Self.fusionThreshold
+            let score = fusedCount > 0 ? fusedTotal / Float(fusedCount) : -.infinity
+            return Verification(
+                subjectReference: subjectReference, engine: name, score: score, threshold: decision,
+                isMatch: score >= decision, engineScores: scores)
+        }
+        let comparison = parts[0].0.layout.comparison
+        let decision = threshold ?? index.record.operatingThreshold(of: name) ?? catalogue.publishedThreshold(of: name)
+        try Self.validateSearch(threshold: decision, comparison: comparison)
+        guard let single else {
+            throw .invalidInput(
+                field: "subjectReference", reason: "subject '\(subjectReference)' has no '\(name)' template")
+        }
         return Verification(
-            subjectReference: subjectReference, score: best, threshold: threshold ?? index.record.operatingThreshold)
+            subjectReference: subjectReference, engine: name, score: single.native, threshold: decision,
+            isMatch: single.comparison.isMatch(single.native, threshold: decision), engineScores: scores)
     }
 
     // MARK: Deletion

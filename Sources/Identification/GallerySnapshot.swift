@@ -36,6 +36,10 @@ struct GallerySnapshotFolder: Sendable {
         Int64((date.timeIntervalSince1970 * 1000).rounded())
     }
 
+    /// Why a gallery of several engines (or one whose engine is not installed here) has no
+    /// snapshot: the manifest format names one index file.
+    static let severalEngines = "the snapshot format holds the index of a single-engine gallery only"
+
     func manifestFile(of gallery: GalleryRecord.ID) -> URL {
         directory.appending(path: "gallery-\(gallery.rawValue).manifest")
     }
@@ -49,9 +53,14 @@ struct GallerySnapshotFolder: Sendable {
     /// The gallery's index as saved, if the snapshot is of exactly this gallery and model and
     /// reflects `storeRevision`, or an earlier revision at a recorded feed position (the caller
     /// then catches up from the feed); otherwise why not (the caller rebuilds).
-    func load(_ record: GalleryRecord, encoding: IndexEncoding, storeRevision: Int64) -> SnapshotLoad {
+    func load(
+        _ record: GalleryRecord, layouts: [EngineIndexLayout], encoding: IndexEncoding, storeRevision: Int64
+    ) -> SnapshotLoad {
         let path = manifestFile(of: record.id).path
         guard FileManager.default.fileExists(atPath: path) else { return .unavailable(.missing) }
+        guard record.engines.count == 1, layouts.count == 1, let layout = layouts.first else {
+            return .unavailable(.unusable(Self.severalEngines))
+        }
         let file: SnapshotFile
         do { file = try SnapshotFile(readingFrom: path) } catch { return .unavailable(.unusable(error.description)) }
         let header: ManifestHeader
@@ -78,7 +87,7 @@ struct GallerySnapshotFolder: Sendable {
         } catch {
             return .unavailable(.unusable(error.description))
         }
-        guard let templates = loaded as? FlatIndex, templates.dimension == TemplateFormat.dimension else {
+        guard let templates = loaded as? FlatIndex, templates.dimension == layout.dimension else {
             return .unavailable(.unusable("the index file holds another kind of index"))
         }
         guard templates.encoding == encoding.flatEncoding else {
@@ -87,13 +96,12 @@ struct GallerySnapshotFolder: Sendable {
         guard UInt64(templates.count) == header.templateCount else {
             return .unavailable(.unusable("the index holds \(templates.count) templates, the manifest \(header.templateCount)"))
         }
-        do {
-            return .loaded(
-                try GalleryIndex(record: record, templates: templates, subjects: subjects), revision: header.revision,
-                position: header.feedPosition)
-        } catch {
-            return .unavailable(.unusable(error.description))
-        }
+        return .loaded(
+            GalleryIndex(
+                record: record,
+                engines: [layout.engine.identifier: GalleryIndex.EngineTemplates(layout: layout, index: templates)],
+                subjects: subjects),
+            revision: header.revision, position: header.feedPosition)
     }
 
     private struct ManifestHeader {
@@ -186,6 +194,9 @@ struct GallerySnapshotFolder: Sendable {
     /// previous snapshot. Erased templates are compacted away first, so no removed vector reaches the disk.
     func write(_ index: GalleryIndex, revision: Int64, position: ChangeFeedPosition) throws(SnapshotFileError) {
         let record = index.record
+        guard let single = index.singleEngineTemplates else {
+            throw .cannotWrite(path: manifestFile(of: record.id).path, reason: Self.severalEngines)
+        }
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
@@ -194,10 +205,10 @@ struct GallerySnapshotFolder: Sendable {
         index.compactIfNeeded()
         let indexFile = indexFileName(of: record.id, revision: revision)
         let indexPath = directory.appending(path: indexFile).path
-        do { try IndexSnapshot.save(index.templates, to: indexPath) } catch {
+        do { try IndexSnapshot.save(single.index, to: indexPath) } catch {
             throw .cannotWrite(path: indexPath, reason: error.description)
         }
-        let templateCount = index.templates.count
+        let templateCount = single.index.count
         let subjects = index.subjectSnapshot()
 
         var section = ByteWriter()

@@ -14,18 +14,26 @@ public struct EnrolmentSample: Sendable, Equatable {
     public var sourceImageSHA256: String
     /// The aligned 112x112 face, when the engine keeps crops (reviewers are shown it).
     public var alignedCrop: RGBImage?
+    /// The templates other engines made from the same detection (one per engine).
+    public var additionalTemplates: [FaceTemplate]
 
     /// A sample from its parts.
     public init(
         template: FaceTemplate, detectionScore: Float, quality: FaceQuality, sourceImageSHA256: String,
-        alignedCrop: RGBImage? = nil
+        alignedCrop: RGBImage? = nil, additionalTemplates: [FaceTemplate] = []
     ) {
+        self.additionalTemplates = additionalTemplates
         self.template = template
         self.detectionScore = detectionScore
         self.quality = quality
         self.sourceImageSHA256 = sourceImageSHA256
         self.alignedCrop = alignedCrop
     }
+}
+
+extension EnrolmentSample {
+    /// Every engine's template of the face: the detector's SFace first.
+    public var allTemplates: [FaceTemplate] { [template] + additionalTemplates }
 }
 
 /// One subject returned by a search.
@@ -36,16 +44,20 @@ public struct Candidate: Sendable, Hashable, Codable {
     public var subjectReference: String
     /// The subject's stored identifier.
     public var subjectID: SubjectRecord.ID
-    /// Cosine similarity of the subject's best template to the best probe.
+    /// The subject's score in the searched engine's native unit (a cosine, higher is more
+    /// alike; a distance, lower is more alike), or the fused z-score for fusion.
     public var score: Float
     /// The subject's template that scored best.
     public var bestTemplateID: TemplateRecord.ID
+    /// Each engine's native score of the subject (one entry for a single engine).
+    public var engineScores: [String: Float]
 
     /// A candidate from its parts.
     public init(
         rank: Int, subjectReference: String, subjectID: SubjectRecord.ID, score: Float,
-        bestTemplateID: TemplateRecord.ID
+        bestTemplateID: TemplateRecord.ID, engineScores: [String: Float] = [:]
     ) {
+        self.engineScores = engineScores
         self.rank = rank
         self.subjectReference = subjectReference
         self.subjectID = subjectID
@@ -58,18 +70,35 @@ public struct Candidate: Sendable, Hashable, Codable {
 public struct Verification: Sendable, Hashable, Codable {
     /// The subject's external reference.
     public var subjectReference: String
-    /// Best cosine similarity of the probe to the subject's templates.
+    /// The engine compared with (or "fusion").
+    public var engine: String
+    /// The best pair's score in the engine's native unit (cosine: higher is more alike;
+    /// distance: lower is), or the fused z-score.
     public var score: Float
     /// The threshold the decision used.
     public var threshold: Float
-    /// True when `score >= threshold`.
+    /// True when the score reads as the same person at the threshold, in the engine's direction.
     public var isMatch: Bool
+    /// Each engine's native score (one entry for a single engine).
+    public var engineScores: [String: Float]
+
+    /// A cosine verification (higher is more alike) from its parts.
+    public init(subjectReference: String, score: Float, threshold: Float, engine: String = "sface") {
+        self.init(
+            subjectReference: subjectReference, engine: engine, score: score, threshold: threshold,
+            isMatch: score >= threshold, engineScores: [engine: score])
+    }
 
     /// A verification from its parts.
-    public init(subjectReference: String, score: Float, threshold: Float) {
+    public init(
+        subjectReference: String, engine: String, score: Float, threshold: Float, isMatch: Bool,
+        engineScores: [String: Float]
+    ) {
         self.subjectReference = subjectReference
+        self.engine = engine
         self.score = score
         self.threshold = threshold
-        self.isMatch = score >= threshold
+        self.isMatch = isMatch
+        self.engineScores = engineScores
     }
 }

@@ -63,8 +63,10 @@ public final class MatcherOperations: Sendable {
     /// The engine must keep aligned crops (reviewers are shown them); the
     /// vault seals them (``CropVault/fromEnvironment(_:installation:)`` when nil); the review
     /// policy says which galleries need review (``ReviewPolicy/fromEnvironment(_:)`` when nil).
+    /// `recognisers` are the engines beyond the detector's SFace that galleries may name.
     public static func open(
-        store: any GalleryStore, engine: FaceEngine, purposes: PurposePolicy = .fromEnvironment(),
+        store: any GalleryStore, engine: FaceEngine, recognisers: RecognitionEngineRegistry? = nil,
+        purposes: PurposePolicy = .fromEnvironment(),
         reviewPolicy: ReviewPolicy? = nil, cropVault: CropVault? = nil, snapshotDirectory: URL? = nil,
         indexEncoding: IndexEncoding = .default, analysisObserver: (@Sendable (StageTimings) -> Void)? = nil
     ) async throws(OperationError) -> MatcherOperations {
@@ -86,7 +88,8 @@ public final class MatcherOperations: Sendable {
         let identification: GallerySearchService
         do {
             identification = try await GallerySearchService.open(
-                store: store, engine: engine, snapshotDirectory: snapshotDirectory, indexEncoding: indexEncoding)
+                store: store, engine: engine, recognisers: recognisers, snapshotDirectory: snapshotDirectory,
+                indexEncoding: indexEncoding)
         } catch {
             throw .identification(error)
         }
@@ -111,7 +114,7 @@ public final class MatcherOperations: Sendable {
         do {
             return try await identification.createGallery(
                 name: draft.name, description: draft.description, purpose: draft.purpose, retention: retention,
-                operatingThreshold: draft.operatingThreshold ?? GalleryRecord.defaultOperatingThreshold,
+                operatingThreshold: draft.operatingThreshold, engines: draft.engines, defaultEngine: draft.defaultEngine,
                 companion: companion)
         } catch {
             throw .identification(error)
@@ -169,7 +172,7 @@ public final class MatcherOperations: Sendable {
     ) async throws(OperationError) -> EnrolledSubject {
         try authorize(caller, .enrol(request.gallery))
         _ = try galleryRecord(request.gallery)
-        let samples = try await examineAll(request.images)
+        let samples = try await examineAll(request.images, gallery: request.gallery)
         return try await enrol(request, samples: samples, by: caller, outcome: outcome)
     }
 
@@ -197,17 +200,28 @@ public final class MatcherOperations: Sendable {
     /// Seals each template's aligned crop for reviewers. A separate transaction after the
     /// enrolment: a crash between the two leaves a template without a crop (shown to reviewers
     /// as missing), never a crop without a template.
+    /// Each sample made one template per engine of the gallery, stored sample by sample, so
+    /// every engine's template of a sample gets that sample's crop.
     private func storeCrops(of templates: [TemplateRecord], from samples: [EnrolmentSample]) async throws(OperationError) {
-        let crops = zip(templates, samples).compactMap { template, sample in
-            sample.alignedCrop.map { EnrolmentCrop(templateID: template.id, crop: $0) }
+        guard !samples.isEmpty else { return }
+        let perSample = max(templates.count / samples.count, 1)
+        let crops = templates.enumerated().compactMap { position, template in
+            samples[min(position / perSample, samples.count - 1)].alignedCrop.map {
+                EnrolmentCrop(templateID: template.id, crop: $0)
+            }
         }
         guard !crops.isEmpty else { return }
         do { try await review.crops.storeEnrolmentCrops(crops) } catch { throw .review(error) }
     }
 
-    /// Examines one photo for enrolment, for callers that report refusals image by image.
-    public func examine(imageBytes: [UInt8]) async throws(OperationError) -> Result<EnrolmentSample, ImageRefusalReason> {
-        do { return try await identification.examine(imageBytes: imageBytes) } catch { throw .identification(error) }
+    /// Examines one photo for enrolment in `gallery` (nil: with every engine installed), for
+    /// callers that report refusals image by image.
+    public func examine(
+        imageBytes: [UInt8], gallery: String? = nil
+    ) async throws(OperationError) -> Result<EnrolmentSample, ImageRefusalReason> {
+        do { return try await identification.examine(imageBytes: imageBytes, gallery: gallery) } catch {
+            throw .identification(error)
+        }
     }
 
     /// Adds photos to an enrolled subject, all or nothing.
@@ -217,7 +231,7 @@ public final class MatcherOperations: Sendable {
     ) async throws(OperationError) -> [TemplateRecord] {
         try authorize(caller, .enrol(gallery))
         _ = try galleryRecord(gallery)
-        let samples = try await examineAll(images)
+        let samples = try await examineAll(images, gallery: gallery)
         var companion = try companion(for: .templatesAdded(by: caller, galleryName: gallery))
         if let outcome { companion.followers.append(outcome) }
         let added: [TemplateRecord]
@@ -287,18 +301,16 @@ public final class MatcherOperations: Sendable {
         guard (1...Self.maximumCandidates).contains(request.k) else {
             throw .invalidRequest(field: "k", reason: "must lie in 1...\(Self.maximumCandidates), got \(request.k)")
         }
-        let threshold = request.threshold ?? gallery.operatingThreshold
-        guard threshold.isFinite, threshold >= gallery.operatingThreshold, threshold <= 1 else {
-            throw .invalidRequest(
-                field: "threshold",
-                reason: "must lie in \(gallery.operatingThreshold)...1 (the gallery's operating threshold and above), got \(threshold)")
-        }
+        let engineName = try resolvedEngine(request.engine, gallery: request.gallery)
+        let threshold = try narrowedThreshold(request.threshold, engine: engineName, gallery: gallery)
         let analysis = try await analyse(request.image)
         let chosen = try Self.choose(request.faceIndex, among: analysis.faces, field: "image")
         var candidates: [Candidate]
         do {
+            let probes = try await identification.probeTemplates(
+                of: analysis.faces[chosen], imageBytes: request.image, gallery: request.gallery, engine: engineName)
             candidates = try identification.search(
-                gallery: request.gallery, probes: [analysis.faces[chosen].template], k: request.k,
+                gallery: request.gallery, probes: probes, engine: engineName, k: request.k,
                 threshold: threshold, attributeFilter: request.attributeFilter)
         } catch {
             throw .identification(error)
@@ -315,7 +327,7 @@ public final class MatcherOperations: Sendable {
         let digest = FileDigest.sha256(of: request.image)
         var parameters: [String: JSONValue] = [
             "k": .integer(Int64(request.k)), "threshold": .number(threshold), "faceIndex": .integer(Int64(chosen)),
-            "faceCount": .integer(Int64(analysis.faces.count)),
+            "faceCount": .integer(Int64(analysis.faces.count)), "engine": .string(engineName),
         ]
         if !request.attributeFilter.isEmpty {
             parameters["attributeFilter"] = .object(request.attributeFilter.mapValues { .string($0) })
@@ -354,10 +366,10 @@ public final class MatcherOperations: Sendable {
             RankedCandidate(
                 rank: candidate.rank, subjectReference: candidate.subjectReference, subjectID: candidate.subjectID,
                 score: candidate.score, bestTemplateID: candidate.bestTemplateID,
-                templateQuality: qualities[candidate.bestTemplateID])
+                templateQuality: qualities[candidate.bestTemplateID], engineScores: candidate.engineScores)
         }
         return SearchOutcome(
-            gallery: gallery, faces: Self.probeFaces(analysis.faces), searchedFace: chosen, candidates: ranked,
+            gallery: gallery, engine: engineName, faces: Self.probeFaces(analysis.faces), searchedFace: chosen, candidates: ranked,
             threshold: threshold, k: request.k, probeSHA256: digest, auditSequence: recorded.auditSequence,
             justification: justification, reviewCase: recorded.reviewCase)
     }
@@ -392,7 +404,10 @@ public final class MatcherOperations: Sendable {
         try authorize(caller, .verify(request.gallery))
         let gallery = try galleryRecord(request.gallery)
         let justification = try justify(request.justification, gallery: gallery)
-        let threshold = try checkedThreshold(request.threshold ?? gallery.operatingThreshold)
+        let engineName = try resolvedEngine(request.engine, gallery: request.gallery)
+        if let threshold = request.threshold, !threshold.isFinite {
+            throw .invalidRequest(field: "threshold", reason: "must be a number, got \(threshold)")
+        }
         let analysis = try await analyse(request.image)
         let chosen = try Self.choose(request.faceIndex, among: analysis.faces, field: "image")
         let subjectID: SubjectRecord.ID
@@ -401,9 +416,11 @@ public final class MatcherOperations: Sendable {
         }
         let verification: Verification
         do {
+            let probes = try await identification.probeTemplates(
+                of: analysis.faces[chosen], imageBytes: request.image, gallery: request.gallery, engine: engineName)
             verification = try await identification.verify(
-                gallery: request.gallery, template: analysis.faces[chosen].template,
-                subjectReference: request.subjectReference, threshold: threshold)
+                gallery: request.gallery, probes: probes, subjectReference: request.subjectReference, engine: engineName,
+                threshold: request.threshold)
         } catch {
             throw .identification(error)
         }
@@ -411,11 +428,11 @@ public final class MatcherOperations: Sendable {
             .verification(
                 by: caller, gallery: gallery, justification: justification,
                 probeSHA256: FileDigest.sha256(of: request.image), subjectID: subjectID, score: verification.score,
-                threshold: threshold))
+                threshold: verification.threshold, engine: engineName, isMatch: verification.isMatch))
         return VerificationOutcome(
-            subjectReference: request.subjectReference, score: verification.score, threshold: threshold,
+            subjectReference: request.subjectReference, score: verification.score, threshold: verification.threshold,
             isMatch: verification.isMatch, faces: Self.probeFaces(analysis.faces), comparedFace: chosen,
-            auditSequence: entry.sequence)
+            auditSequence: entry.sequence, engine: engineName, engineScores: verification.engineScores)
     }
 
     /// Compares the largest faces of two photos; audited with both hashes.
@@ -504,6 +521,29 @@ public final class MatcherOperations: Sendable {
         }
     }
 
+    /// The engine a request names in a gallery (nil: the gallery's default), or why not.
+    private func resolvedEngine(_ requested: String?, gallery: String) throws(OperationError) -> String {
+        do { return try identification.resolvedEngine(gallery: gallery, engine: requested) } catch {
+            throw .identification(error)
+        }
+    }
+
+    /// A search's threshold: the gallery's for the engine when nil, and never looser than it
+    /// (below it for a cosine or the fusion, above it for a distance).
+    private func narrowedThreshold(_ requested: Float?, engine: String, gallery: GalleryRecord) throws(OperationError) -> Float {
+        let (base, higherIsMoreAlike) = identification.operatingPoint(gallery: gallery, engine: engine)
+        let threshold = requested ?? base
+        let upper: Float = engine == GallerySearchService.fusion ? .greatestFiniteMagnitude : 1
+        let valid = higherIsMoreAlike ? (base...upper).contains(threshold) : (0...base).contains(threshold)
+        guard threshold.isFinite, valid else {
+            let range = higherIsMoreAlike ? "\(base) or above" : "0...\(base)"
+            throw .invalidRequest(
+                field: "threshold",
+                reason: "must be \(range) for engine '\(engine)' (no looser than the gallery's operating threshold), got \(threshold)")
+        }
+        return threshold
+    }
+
     private func checkedThreshold(_ threshold: Float) throws(OperationError) -> Float {
         guard threshold.isFinite, (-1...1).contains(threshold) else {
             throw .invalidRequest(field: "threshold", reason: "must lie in -1...1, got \(threshold)")
@@ -520,8 +560,8 @@ public final class MatcherOperations: Sendable {
         do { return try await auditLog.record(event) } catch { throw .governance(error) }
     }
 
-    private func examineAll(_ images: [[UInt8]]) async throws(OperationError) -> [EnrolmentSample] {
-        do { return try await identification.examineAll(images) } catch { throw .identification(error) }
+    private func examineAll(_ images: [[UInt8]], gallery: String) async throws(OperationError) -> [EnrolmentSample] {
+        do { return try await identification.examineAll(images, gallery: gallery) } catch { throw .identification(error) }
     }
 
     private func analyse(_ imageBytes: [UInt8]) async throws(OperationError) -> ImageAnalysis {

@@ -15,19 +15,26 @@ public struct GalleryDraft: Sendable, Hashable, Codable {
     public var purpose: GalleryPurpose
     /// Days a subject is kept after enrolment; nil keeps subjects until erased.
     public var retentionDays: Int?
-    /// The operating threshold; nil takes ``GalleryRecord/defaultOperatingThreshold``.
+    /// The default engine's operating threshold in its native unit; nil takes the engine's
+    /// published one (SFace: ``GalleryRecord/defaultOperatingThreshold``).
     public var operatingThreshold: Float?
+    /// The engines whose templates the gallery holds; nil: SFace alone.
+    public var engines: [String]?
+    /// The engine searches use when they name none; nil: the first of ``engines``.
+    public var defaultEngine: String?
 
     /// Describes a gallery to create.
     public init(
         name: String, description: String = "", purpose: GalleryPurpose, retentionDays: Int? = nil,
-        operatingThreshold: Float? = nil
+        operatingThreshold: Float? = nil, engines: [String]? = nil, defaultEngine: String? = nil
     ) {
         self.name = name
         self.description = description
         self.purpose = purpose
         self.retentionDays = retentionDays
         self.operatingThreshold = operatingThreshold
+        self.engines = engines
+        self.defaultEngine = defaultEngine
     }
 }
 
@@ -90,19 +97,23 @@ public struct SearchRequest: Sendable {
     public var justification: StatedJustification
     /// How many candidates at most (1...``MatcherOperations/maximumCandidates``).
     public var k: Int
-    /// The minimum score; nil uses the gallery's operating threshold. May not be below the
-    /// gallery's threshold, so a caller cannot widen a search past what the gallery allows.
+    /// The threshold in the engine's native unit; nil uses the gallery's for the engine. May not
+    /// be looser than the gallery's (below it for a cosine or the fusion, above it for a
+    /// distance), so a caller cannot widen a search past what the gallery allows.
     public var threshold: Float?
     /// Which detected face to search (0-based, in detection order); nil searches the largest.
     public var faceIndex: Int?
     /// Only subjects whose attributes contain every pair.
     public var attributeFilter: [String: String]
+    /// The engine to search with (one of the gallery's, or "fusion"); nil: the gallery's default.
+    public var engine: String?
 
     /// Describes a search.
     public init(
         gallery: String, image: [UInt8], justification: StatedJustification, k: Int = 10, threshold: Float? = nil,
-        faceIndex: Int? = nil, attributeFilter: [String: String] = [:]
+        faceIndex: Int? = nil, attributeFilter: [String: String] = [:], engine: String? = nil
     ) {
+        self.engine = engine
         self.gallery = gallery
         self.image = image
         self.justification = justification
@@ -133,18 +144,23 @@ public struct RankedCandidate: Sendable, Hashable {
     public var subjectReference: String
     /// The subject's stored identifier.
     public var subjectID: SubjectRecord.ID
-    /// Cosine similarity of the subject's best template to the probe.
+    /// The subject's score in the engine's native unit (cosine: higher is more alike;
+    /// distance: lower is), or the fused z-score.
     public var score: Float
     /// The template that scored best.
     public var bestTemplateID: TemplateRecord.ID
     /// That template's stored quality, if the subject still exists.
     public var templateQuality: TemplateQuality?
+    /// Each engine's native score of the subject.
+    public var engineScores: [String: Float] = [:]
 }
 
 /// The result of a search: leads for a person to review, never a verdict.
 public struct SearchOutcome: Sendable {
     /// The gallery searched, as it was at the time.
     public var gallery: GalleryRecord
+    /// The engine searched with (or "fusion").
+    public var engine: String
     /// Every face found in the probe.
     public var faces: [DetectedProbeFace]
     /// The face that was searched.
@@ -177,16 +193,19 @@ public struct SubjectVerificationRequest: Sendable {
     public var image: [UInt8]
     /// Purpose and case reference.
     public var justification: StatedJustification
-    /// Decision threshold; nil uses the gallery's operating threshold.
+    /// Decision threshold in the engine's native unit; nil uses the gallery's for the engine.
     public var threshold: Float?
     /// Which detected face to compare; nil takes the largest.
     public var faceIndex: Int?
+    /// The engine to compare with (one of the gallery's, or "fusion"); nil: the gallery's default.
+    public var engine: String?
 
     /// Describes a verification.
     public init(
         gallery: String, subjectReference: String, image: [UInt8], justification: StatedJustification,
-        threshold: Float? = nil, faceIndex: Int? = nil
+        threshold: Float? = nil, faceIndex: Int? = nil, engine: String? = nil
     ) {
+        self.engine = engine
         self.gallery = gallery
         self.subjectReference = subjectReference
         self.image = image
@@ -220,11 +239,12 @@ public struct ImageComparisonRequest: Sendable {
 public struct VerificationOutcome: Sendable, Hashable {
     /// The subject compared with, for verifications against a gallery.
     public var subjectReference: String?
-    /// Best cosine similarity.
+    /// The best pair's score in the engine's native unit (cosine: higher is more alike;
+    /// distance: lower is), or the fused z-score.
     public var score: Float
     /// The threshold the decision used.
     public var threshold: Float
-    /// `score >= threshold`: a lead for review, not an identification.
+    /// The score reads as the same person at the threshold: a lead for review, not an identification.
     public var isMatch: Bool
     /// Faces found in the probe (the first image of a comparison).
     public var faces: [DetectedProbeFace]
@@ -232,6 +252,10 @@ public struct VerificationOutcome: Sendable, Hashable {
     public var comparedFace: Int
     /// The audit entry that records the verification.
     public var auditSequence: Int64
+    /// The engine compared with (or "fusion").
+    public var engine: String = "sface"
+    /// Each engine's native score.
+    public var engineScores: [String: Float] = [:]
 }
 
 /// Faces found in an image.

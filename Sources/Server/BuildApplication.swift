@@ -36,7 +36,9 @@ public func buildRouter(configuration: ServerConfiguration, dependencies: Server
 
     let operations = dependencies.operations
     HealthController<APIRequestContext>(report: dependencies.health).addRoutes(to: router)
-    let document = OpenAPIDocument.document(version: dependencies.health.version, purposes: operations.purposes.names)
+    let document = OpenAPIDocument.document(
+        version: dependencies.health.version, purposes: operations.purposes.names,
+        engines: operations.identification.installedEngines)
     ServiceRoutes(operations: operations, metrics: dependencies.metrics, openAPIDocument: document.encoded())
         .addRoutes(to: router)
 

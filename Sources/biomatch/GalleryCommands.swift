@@ -11,10 +11,15 @@ import Operations
 extension StoreOptions {
     /// Opens the store with the governance tables and the operations over it, loading each
     /// gallery's index from its snapshot beside the database when fresh (rebuilding otherwise).
-    func openOperations(engine: FaceEngine) async throws -> MatcherOperations {
+    /// The recognition engines beyond the detector's SFace are loaded only when a gallery, or
+    /// `engines`, names one (loading dlib's models costs time every command would pay).
+    func openOperations(engine: FaceEngine, engines: [String] = []) async throws -> MatcherOperations {
         let opened = try await open()
+        let named = Set(try await opened.store.galleries().flatMap { $0.engines.map(\.identifier) } + engines)
+        let recognisers = named.subtracting([GalleryEngine.legacyIdentifier]).isEmpty
+            ? nil : try EngineOptions.registry(faceEngine: engine, installation: .fromEnvironment())
         return try await MatcherOperations.open(
-            store: opened.store, engine: engine, snapshotDirectory: opened.snapshotDirectory,
+            store: opened.store, engine: engine, recognisers: recognisers, snapshotDirectory: opened.snapshotDirectory,
             indexEncoding: try IndexEncoding.fromEnvironment())
     }
 }
@@ -47,23 +52,36 @@ struct GalleryCommand: AsyncParsableCommand {
         @Option(help: "Why the gallery exists: \(GalleryPurpose.allCases.map(\.rawValue).joined(separator: ", ")).")
         var purpose: GalleryPurpose
         @Option(help: "Free text shown with the gallery.") var description = ""
-        @Option(help: "Operating threshold: lowest cosine similarity reported as a candidate.")
-        var threshold: Float = GalleryRecord.defaultOperatingThreshold
+        @Option(help: "The default engine's operating threshold in its native unit (default: the engine's published one; SFace: lowest cosine reported, 0.363; dlib: largest distance, 0.6).")
+        var threshold: Float?
         @Option(help: "Erase subjects this many days after enrolment (default: keep).") var retentionDays: Int?
+        @Option(help: "The engines whose templates the gallery holds, comma-separated (default: sface; see `biomatch engines list`).")
+        var engines: String?
+        @Option(help: "The engine searches use when they name none (default: the first of --engines).")
+        var defaultEngine: String?
+
+        var engineNames: [String]? {
+            engines.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        }
 
         func validate() throws {
-            guard threshold.isFinite, (-1...1).contains(threshold) else {
+            if let threshold, !(threshold.isFinite && (-1...1).contains(threshold)) {
                 throw ValidationError("--threshold must lie in -1...1")
             }
             if let retentionDays, retentionDays <= 0 { throw ValidationError("--retention-days must be positive") }
+            if let engineNames, engineNames.isEmpty || engineNames.contains("") {
+                throw ValidationError("--engines must name at least one engine, comma-separated")
+            }
         }
 
         func run() async throws {
-            let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment(), configuration: FaceEngineConfiguration(keepsAlignedCrops: true)))
+            let operations = try await databaseOptions.openOperations(
+                engine: try FaceEngine(installation: .fromEnvironment(), configuration: FaceEngineConfiguration(keepsAlignedCrops: true)),
+                engines: engineNames ?? [])
             let record = try await operations.createGallery(
                 GalleryDraft(
                     name: name, description: description, purpose: purpose, retentionDays: retentionDays,
-                    operatingThreshold: threshold),
+                    operatingThreshold: threshold, engines: engineNames, defaultEngine: defaultEngine),
                 by: StoreOptions.caller)
             print("created \(describe(record))")
         }
@@ -101,6 +119,11 @@ struct GalleryCommand: AsyncParsableCommand {
             print("threshold:   \(record.operatingThreshold)")
             print("retention:   \(record.retention.days.map { "\($0) days after enrolment" } ?? "indefinite")")
             print("model:       \(record.modelIdentifier)")
+            for engine in record.engines {
+                let threshold = record.operatingThreshold(of: engine.identifier).map { " threshold \($0)" } ?? ""
+                let isDefault = engine.identifier == record.defaultEngine ? " (default)" : ""
+                print("engine:      \(engine.identifier)\(isDefault): \(engine.templateModel)\(threshold)")
+            }
             print("created:     \(record.createdAt.formatted(.iso8601))")
             print("subjects:    \(counts.subjects)")
             print("templates:   \(counts.templates)")
@@ -235,7 +258,8 @@ struct SubjectCommand: AsyncParsableCommand {
 }
 
 private func describe(_ record: GalleryRecord) -> String {
-    "gallery '\(record.name)' (\(record.purpose.rawValue), threshold \(record.operatingThreshold))"
+    "gallery '\(record.name)' (\(record.purpose.rawValue), engines \(record.engines.map(\.identifier).joined(separator: ",")), "
+        + "default \(record.defaultEngine), threshold \(record.operatingThreshold))"
 }
 
 /// `biomatch enrol GALLERY --subject REF IMG...` or `biomatch enrol GALLERY --folder DIR`.
@@ -321,7 +345,7 @@ struct EnrolCommand: AsyncParsableCommand {
                     guard let bytes = try? Data(contentsOf: path) else {
                         return (position, .failure(.unreadable("cannot read the file")))
                     }
-                    return (position, try await operations.examine(imageBytes: Array(bytes)))
+                    return (position, try await operations.examine(imageBytes: Array(bytes), gallery: gallery))
                 }
             }
             for _ in 0..<min(2, jobs.count) { submit() }
@@ -382,6 +406,8 @@ struct SearchCommand: AsyncParsableCommand {
     @Option(help: "Most candidates to return.") var k = 10
     @Option(help: "Lowest score reported (default and minimum: the gallery's operating threshold).") var threshold: Float?
     @Option(help: "Which face of the probe to search, from 0 in detection order (default: the largest).") var face: Int?
+    @Option(help: "The engine to search with: one of the gallery's, or 'fusion' (default: the gallery's default).")
+    var engine: String?
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
@@ -389,13 +415,15 @@ struct SearchCommand: AsyncParsableCommand {
         let outcome = try await operations.search(
             SearchRequest(
                 gallery: gallery, image: try readImageFile(image), justification: justification.stated, k: k,
-                threshold: threshold, faceIndex: face),
+                threshold: threshold, faceIndex: face, engine: engine),
             by: StoreOptions.caller)
         let candidates = outcome.candidates.map {
             Candidate(
                 rank: $0.rank, subjectReference: $0.subjectReference, subjectID: $0.subjectID, score: $0.score,
-                bestTemplateID: $0.bestTemplateID)
+                bestTemplateID: $0.bestTemplateID, engineScores: $0.engineScores)
         }
+        let direction = operations.identification.operatingPoint(gallery: outcome.gallery, engine: outcome.engine)
+            .higherIsMoreAlike ? "higher is more alike" : "lower is more alike" 
         if json {
             try printJSON(candidates)
             return
@@ -403,8 +431,9 @@ struct SearchCommand: AsyncParsableCommand {
         if outcome.faces.count > 1 {
             print("\(outcome.faces.count) faces in the probe; searched face \(outcome.searchedFace) (use --face to choose)")
         }
+        print("engine \(outcome.engine): scores \(direction), threshold \(outcome.threshold)")
         if candidates.isEmpty {
-            print("no candidate at or above the threshold \(outcome.threshold)")
+            print("no candidate meets the threshold \(outcome.threshold)")
         } else {
             for candidate in candidates {
                 print(String(format: "%3d  %.4f  %@", candidate.rank, candidate.score, candidate.subjectReference))
@@ -425,7 +454,10 @@ struct VerifyCommand: AsyncParsableCommand {
     @Option(help: "The subject's external reference.") var subject: String
     @Argument(help: "The probe image.") var image: String
     @OptionGroup var justification: JustificationOptions
-    @Option(help: "Decision threshold (default: the gallery's operating threshold).") var threshold: Float?
+    @Option(help: "Decision threshold in the engine's native unit (default: the gallery's for the engine).")
+    var threshold: Float?
+    @Option(help: "The engine to compare with: one of the gallery's, or 'fusion' (default: the gallery's default).")
+    var engine: String?
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
@@ -433,15 +465,17 @@ struct VerifyCommand: AsyncParsableCommand {
         let outcome = try await operations.verify(
             SubjectVerificationRequest(
                 gallery: gallery, subjectReference: subject, image: try readImageFile(image),
-                justification: justification.stated, threshold: threshold),
+                justification: justification.stated, threshold: threshold, engine: engine),
             by: StoreOptions.caller)
-        let verification = Verification(subjectReference: subject, score: outcome.score, threshold: outcome.threshold)
+        let verification = Verification(
+            subjectReference: subject, engine: outcome.engine, score: outcome.score, threshold: outcome.threshold,
+            isMatch: outcome.isMatch, engineScores: outcome.engineScores)
         if json {
             try printJSON(verification)
         } else {
             print(String(
-                format: "%@: score %.4f, threshold %.4f: %@", verification.subjectReference, verification.score,
-                verification.threshold, verification.isMatch ? "match" : "no match"))
+                format: "%@: %@ score %.4f, threshold %.4f: %@", verification.subjectReference, verification.engine,
+                verification.score, verification.threshold, verification.isMatch ? "match" : "no match"))
         }
     }
 }

@@ -64,8 +64,9 @@ struct ServeCommand: AsyncParsableCommand {
         let engine = try FaceEngine(installation: installation, configuration: FaceEngineConfiguration(keepsAlignedCrops: true))
         let recognition = try EngineOptions.registry(faceEngine: engine, installation: installation)
         health.engines = recognition.profilesDefaultFirst
+        // Galleries may name any engine of the registry: each gets its index and enrols with it.
         let operations = try await MatcherOperations.open(
-            store: store, engine: engine, snapshotDirectory: opened.snapshotDirectory,
+            store: store, engine: engine, recognisers: recognition, snapshotDirectory: opened.snapshotDirectory,
             indexEncoding: try IndexEncoding.fromEnvironment(environment), analysisObserver: metrics.record)
         logger.info("gallery store open", metadata: [
             "store.location": "\(opened.location)", "store.galleries": "\(operations.identification.galleryNames.count)",

@@ -227,10 +227,10 @@ final class SharedDatabase: Sendable {
     }
 
     /// A node: governed operations over a store instance of its own, no review cases.
-    func node() async throws -> Node {
+    func node(recognisers: RecognitionEngineRegistry? = nil) async throws -> Node {
         Node(
             operations: try await MatcherOperations.open(
-                store: try await store(), engine: try Support.engine.get(), purposes: PurposePolicy(),
+                store: try await store(), engine: try Support.engine.get(), recognisers: recognisers, purposes: PurposePolicy(),
                 reviewPolicy: ReviewPolicy(purposesRequiringReview: []),
                 cropVault: try CropVault.fromEnvironment([CropVault.environmentKey: vaultKey])))
     }

@@ -1,3 +1,4 @@
+import DlibEngine
 import FaceEngine
 import Foundation
 import Gallery
@@ -6,7 +7,9 @@ import Imaging
 import Installation
 import Operations
 import PostgresTestSupport
+import ONNXRuntime
 import Review
+import SFaceEngine
 import Testing
 
 /// The shared engine, test photos and a governed store in a temporary folder.
@@ -16,6 +19,19 @@ enum Support {
     /// One engine for all tests: its sessions are safe to share.
     static let engine: Result<FaceEngine, FaceEngineError> = Result { () throws(FaceEngineError) in
         try FaceEngine(installation: installation, configuration: FaceEngineConfiguration(keepsAlignedCrops: true))
+    }
+
+    /// SFace and dlib behind the engine seam, on the shared engine's detector.
+    static let recognisers: Result<RecognitionEngineRegistry, FaceEngineError> = Result { () throws(FaceEngineError) in
+        let faceEngine = try engine.get()
+        let runtime: ORTEnvironment
+        do { runtime = try ORTEnvironment(libraryPath: installation.onnxRuntimeLibrary.path) } catch {
+            throw .engineFailure(engine: "dlib", reason: "\(error)")
+        }
+        return try RecognitionEngineRegistry(engines: [
+            SFaceRecognitionEngine(faceEngine: faceEngine, installation: installation),
+            try DlibRecognitionEngine(environment: runtime, installation: installation),
+        ])
     }
 
     static func photo(_ name: String) throws -> [UInt8] {
@@ -93,18 +109,20 @@ enum Support {
     }
 
     /// Operations over `store` with a fresh crop key and the default purposes and review policy.
-    static func operations(on store: any GalleryStore, snapshotDirectory: URL? = nil) async throws -> MatcherOperations {
+    static func operations(
+        on store: any GalleryStore, snapshotDirectory: URL? = nil, recognisers: RecognitionEngineRegistry? = nil
+    ) async throws -> MatcherOperations {
         try await MatcherOperations.open(
-            store: store, engine: try engine.get(), purposes: PurposePolicy(), reviewPolicy: ReviewPolicy(),
+            store: store, engine: try engine.get(), recognisers: recognisers, purposes: PurposePolicy(), reviewPolicy: ReviewPolicy(),
             cropVault: try CropVault.fromEnvironment([CropVault.environmentKey: CropVault.generateKeyText()]),
             snapshotDirectory: snapshotDirectory)
     }
 
-    static func fixture(_ backend: StoreBackend = .sqlite) async throws -> Fixture {
+    static func fixture(_ backend: StoreBackend = .sqlite, recognisers: RecognitionEngineRegistry? = nil) async throws -> Fixture {
         let folder = FileManager.default.temporaryDirectory.appending(path: "operations-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let opened = try await openStore(backend, folder: folder)
-        let operations = try await operations(on: opened.store)
+        let operations = try await operations(on: opened.store, recognisers: recognisers)
         func key(_ role: Role, _ scope: GalleryScope) async throws -> Caller {
             .key(try await operations.keys.create(name: "\(role) key", role: role, scope: scope, by: .system("test")).key.principal)
         }

@@ -372,6 +372,41 @@ import Testing
         }
     }
 
+    @Test func searchesNameTheirEngineAndUnknownEnginesAre400() async throws {
+        let reply = try await client.send(
+            .post, "/v1/search", template: "/v1/search", key: keys.searcher.secret,
+            body: .json(justified(["gallery": "custody", "image": try base64("obama2.jpg"), "engine": "sface"])))
+        #expect(reply.status == 200)
+        #expect(reply.json?["engine"] == "sface")
+        #expect(reply.json?["scoreDirection"] == "higher-is-more-alike")
+        let first = try #require(reply.json?["candidates"]?.arrayValue?.first)
+        #expect(first["engineScores"]?["sface"] == first["score"])
+        let gallery = try await client.send(.get, "/v1/galleries/custody", template: "/v1/galleries/{gallery}", key: keys.admin.secret)
+        #expect(gallery.json?["defaultEngine"] == "sface")
+        #expect(gallery.json?["engines"]?.arrayValue?.map { $0["identifier"] } == ["sface"])
+        try await expectUnchanged {
+            let image = try base64("obama2.jpg")
+            for engine in ["dlib", "arcface"] {
+                let search = try await client.send(
+                    .post, "/v1/search", template: "/v1/search", key: keys.searcher.secret,
+                    body: .json(justified(["gallery": "custody", "image": image, "engine": .string(engine)])))
+                expectProblem(search, 400, .invalidRequest, pointer: "/engine")
+                #expect(search.problem?.detail?.contains("gallery 'custody' has no engine '\(engine)'") == true)
+                let verify = try await client.send(
+                    .post, "/v1/verify", template: "/v1/verify", key: keys.searcher.secret,
+                    body: .json(justified([
+                        "gallery": "custody", "subjectReference": "obama", "image": image, "engine": .string(engine),
+                    ])))
+                expectProblem(verify, 400, .invalidRequest, pointer: "/engine")
+            }
+            let created = try await client.send(
+                .post, "/v1/galleries", template: "/v1/galleries", key: keys.admin.secret,
+                body: .json(["name": "other", "purpose": "other", "engines": ["sface", "arcface"]]))
+            expectProblem(created, 400, .invalidRequest, pointer: "/engines")
+            #expect(created.problem?.detail?.contains("no engine 'arcface' is installed") == true)
+        }
+    }
+
     @Test func searchesAndVerificationsWithoutAUsablePurposeAre400() async throws {
         try await expectUnchanged {
             let image = try base64("obama2.jpg")

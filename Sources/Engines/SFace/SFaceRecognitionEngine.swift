@@ -38,7 +38,10 @@ public final class SFaceRecognitionEngine: RecognitionEngine {
                     role: "recogniser", file: PinnedModel.sface.originalFileName,
                     originalSHA256: PinnedModel.sface.originalSHA256,
                     preparedSHA256: try? FileDigest.sha256(of: installation.preparedFile(of: .sface)))
-            ])
+            ],
+            // Measured by `biomatch evaluate --engines sface,dlib,fusion` on ORL.
+            impostorSimilarity: ScoreDistribution(
+                mean: 0.075_608_76, deviation: 0.098_019_85, source: "ORL, 78,000 impostor pairs"))
     }
 
     /// SFace templates of `faces`, aligned as OpenCV's `alignCrop` does, in one batch.

@@ -99,6 +99,26 @@ public struct EngineModelFile: Sendable, Codable, Equatable {
     }
 }
 
+/// The mean and standard deviation of a set of scores, and where they were measured.
+public struct ScoreDistribution: Sendable, Codable, Equatable {
+    /// Mean score.
+    public var mean: Float
+    /// Standard deviation (positive).
+    public var deviation: Float
+    /// The data the figures come from, in words.
+    public var source: String
+
+    /// A distribution from its figures.
+    public init(mean: Float, deviation: Float, source: String) {
+        self.mean = mean
+        self.deviation = deviation
+        self.source = source
+    }
+
+    /// How many deviations `score` lies above the mean (a z-score).
+    public func normalised(_ score: Float) -> Float { (score - mean) / deviation }
+}
+
 /// Everything a caller needs to know of an engine without running it.
 public struct RecognitionEngineProfile: Sendable, Codable, Equatable {
     /// Short name used in requests, galleries and reports ("sface", "dlib").
@@ -117,12 +137,18 @@ public struct RecognitionEngineProfile: Sendable, Codable, Equatable {
     public var sameSubjectThreshold: Float
     /// The files the engine loaded.
     public var models: [EngineModelFile]
+    /// The engine's similarities (``TemplateComparison/similarity(fromNative:)``) of impostor
+    /// pairs on reference data: score fusion in searches normalises each engine's similarity
+    /// against them. Nil when not measured (the engine then takes no part in fusion).
+    public var impostorSimilarity: ScoreDistribution?
 
     /// A profile from its parts.
     public init(
         identifier: String, version: String, templateModel: String, chip: ChipSpecification, templateLength: Int,
-        comparison: TemplateComparison, sameSubjectThreshold: Float, models: [EngineModelFile]
+        comparison: TemplateComparison, sameSubjectThreshold: Float, models: [EngineModelFile],
+        impostorSimilarity: ScoreDistribution? = nil
     ) {
+        self.impostorSimilarity = impostorSimilarity
         self.identifier = identifier
         self.version = version
         self.templateModel = templateModel

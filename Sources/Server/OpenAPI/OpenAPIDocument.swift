@@ -21,7 +21,9 @@ public enum OpenAPIDocument {
     }
 
     /// The document for a server of this version.
-    public static func document(version: String, purposes: [String]) -> JSON {
+    /// `engines` are the identifiers of the recognition engines installed (galleries may name
+    /// them; searches may name a gallery's, or `fusion`).
+    public static func document(version: String, purposes: [String], engines: [String] = ["sface"]) -> JSON {
         var paths: [String: JSON] = [:]
         for endpoint in endpoints(purposes: purposes) {
             var operation: [String: JSON] = [
@@ -53,7 +55,7 @@ public enum OpenAPIDocument {
                     "bearerAuth": ["type": "http", "scheme": "bearer", "description": "An API key: `Authorization: Bearer bm_...`."],
                     "apiKeyHeader": ["type": "apiKey", "in": "header", "name": "X-API-Key"],
                 ],
-                "schemas": .object(schemas(purposes: purposes)),
+                "schemas": .object(schemas(purposes: purposes, engines: engines)),
                 "responses": .object(problemResponses),
             ],
         ]
@@ -324,8 +326,18 @@ public enum OpenAPIDocument {
 
     // MARK: - Schemas
 
-    static func schemas(purposes: [String]) -> [String: JSON] {
+    static func schemas(purposes: [String], engines: [String] = ["sface"]) -> [String: JSON] {
         let galleryPurposes = GalleryPurpose.allCases.map(\.rawValue)
+        let engine = string("An installed recognition engine.", values: engines)
+        let searchEngine = string(
+            "One of the gallery's engines, or `fusion` (every engine's similarity as a z-score against its impostor "
+                + "distribution, averaged); default the gallery's default engine.",
+            values: engines + ["fusion"])
+        let scoreDirection = string(
+            "How to read `score` and `threshold`: a cosine or fused score is more alike when higher, a distance (dlib) "
+                + "when lower.",
+            values: ["higher-is-more-alike", "lower-is-more-alike"])
+        let engineScores = map(number())
         let purpose: JSON = purposes.isEmpty
             ? string("One of the configured search purposes.")
             : string("One of the configured search purposes.", values: purposes)
@@ -361,16 +373,34 @@ public enum OpenAPIDocument {
             "Gallery": object(
                 [
                     "name": string(), "description": string(), "purpose": string(values: galleryPurposes),
-                    "retentionDays": nullable("integer"), "operatingThreshold": number(), "modelIdentifier": string(),
+                    "retentionDays": nullable("integer"),
+                    "operatingThreshold": number("The default engine's threshold, in its native unit."),
+                    "modelIdentifier": string("The default engine's template model."),
                     "createdAt": string(format: "date-time"),
-                    "subjects": integer("Enrolled subjects."), "templates": integer("Stored templates."),
+                    "subjects": integer("Enrolled subjects."), "templates": integer("Stored templates (one per image and engine)."),
+                    "engines": array(ref("GalleryEngine")), "defaultEngine": engine,
                 ],
-                required: ["name", "description", "purpose", "retentionDays", "operatingThreshold", "modelIdentifier", "createdAt"]),
+                required: [
+                    "name", "description", "purpose", "retentionDays", "operatingThreshold", "modelIdentifier", "createdAt",
+                    "engines", "defaultEngine",
+                ]),
+            "GalleryEngine": object(
+                [
+                    "identifier": engine, "templateModel": string(), "templateLength": integer(),
+                    "operatingThreshold": number("The engine's threshold in its native unit."),
+                    "scoreDirection": scoreDirection,
+                ], required: ["identifier", "templateModel", "templateLength", "operatingThreshold", "scoreDirection"]),
             "GalleryList": object(["galleries": array(ref("Gallery"))], required: ["galleries"]),
             "CreateGalleryRequest": object(
                 [
                     "name": string(), "description": string(), "purpose": string(values: galleryPurposes),
-                    "retentionDays": nullable("integer"), "operatingThreshold": nullable("number"),
+                    "retentionDays": nullable("integer"),
+                    "operatingThreshold": nullable("number"),
+                    "engines": [
+                        "type": "array", "items": engine, "minItems": 1, "uniqueItems": true,
+                        "description": "The engines whose templates the gallery holds; default [\"sface\"].",
+                    ],
+                    "defaultEngine": string("One of `engines`; default the first.", values: engines),
                 ], required: ["name", "purpose"]),
             "SetThresholdRequest": object(
                 ["threshold": number("Cosine similarity, -1...1."), "reason": string("Why, for the audit log.")],
@@ -442,23 +472,28 @@ public enum OpenAPIDocument {
                     "k": integer("Candidates wanted, 1...100 (default 10)."),
                     "threshold": number("Minimum score; not below the gallery's operating threshold (the default)."),
                     "faceIndex": integer("The face to search; default the largest."),
-                    "attributeFilter": map(string()),
+                    "attributeFilter": map(string()), "engine": searchEngine,
                 ], required: ["gallery", "image", "purpose", "caseReference"]),
             "SearchForm": object(
                 [
                     "gallery": string(), "image": binary, "purpose": purpose, "caseReference": caseReference,
                     "k": integer(), "threshold": number(), "faceIndex": integer(),
-                    "attributeFilter": string("A JSON object of strings."),
+                    "attributeFilter": string("A JSON object of strings."), "engine": searchEngine,
                 ], required: ["gallery", "image", "purpose", "caseReference"]),
             "Candidate": object(
                 [
-                    "rank": integer(), "subjectReference": string(), "subjectID": integer(), "score": number(),
+                    "rank": integer(), "subjectReference": string(), "subjectID": integer(),
+                    "score": number("In the engine's native unit (see scoreDirection), or the fused z-score."),
                     "bestTemplateID": integer(), "templateDetectionScore": nullable("number"),
+                    "engineScores": engineScores,
                 ],
-                required: ["rank", "subjectReference", "subjectID", "score", "bestTemplateID", "templateDetectionScore"]),
+                required: [
+                    "rank", "subjectReference", "subjectID", "score", "bestTemplateID", "templateDetectionScore", "engineScores",
+                ]),
             "SearchResult": object(
                 [
                     "gallery": string(), "purpose": string(), "caseReference": string(), "probeSHA256": string(),
+                    "engine": searchEngine, "scoreDirection": scoreDirection,
                     "faces": array(ref("Face")), "searchedFace": integer(), "k": integer(), "threshold": number(),
                     "candidates": array(ref("Candidate")), "auditSequence": integer(), "notice": string(),
                     "reviewRequired": boolean,
@@ -466,8 +501,8 @@ public enum OpenAPIDocument {
                     "reviewStatus": nullable("string"),
                 ],
                 required: [
-                    "gallery", "purpose", "caseReference", "probeSHA256", "faces", "searchedFace", "k", "threshold",
-                    "candidates", "auditSequence", "notice", "reviewRequired", "reviewCaseID", "reviewStatus",
+                    "gallery", "purpose", "caseReference", "probeSHA256", "engine", "scoreDirection", "faces", "searchedFace",
+                    "k", "threshold", "candidates", "auditSequence", "notice", "reviewRequired", "reviewCaseID", "reviewStatus",
                 ]),
             "VerifyRequest": object(
                 [
@@ -475,21 +510,26 @@ public enum OpenAPIDocument {
                     "gallery": string("With subjectReference: verify against an enrolled subject."),
                     "subjectReference": string(), "otherImage": base64Image, "threshold": number(),
                     "faceIndex": integer("The probe face to compare; default the largest."),
+                    "engine": searchEngine,
                 ], required: ["image", "purpose", "caseReference"]),
             "VerifyForm": object(
                 [
                     "image": binary, "purpose": purpose, "caseReference": caseReference, "gallery": string(),
                     "subjectReference": string(), "otherImage": binary, "threshold": number(), "faceIndex": integer(),
+                    "engine": searchEngine,
                 ], required: ["image", "purpose", "caseReference"]),
             "VerificationResult": object(
                 [
                     "mode": string(values: ["subject", "images"]), "subjectReference": nullable("string"),
-                    "score": number(), "threshold": number(), "isMatch": boolean, "faces": array(ref("Face")),
+                    "engine": searchEngine, "scoreDirection": scoreDirection,
+                    "score": number("In the engine's native unit (see scoreDirection), or the fused z-score."),
+                    "threshold": number(), "isMatch": boolean, "faces": array(ref("Face")),
                     "comparedFace": integer(), "auditSequence": integer(), "notice": string(),
+                    "engineScores": engineScores,
                 ],
                 required: [
-                    "mode", "subjectReference", "score", "threshold", "isMatch", "faces", "comparedFace", "auditSequence",
-                    "notice",
+                    "mode", "subjectReference", "engine", "scoreDirection", "score", "threshold", "isMatch", "faces",
+                    "comparedFace", "auditSequence", "notice", "engineScores",
                 ]),
             "AuditActor": object(
                 [

@@ -35,6 +35,33 @@ struct CreateGalleryBody: Decodable {
     var purpose: String
     var retentionDays: Int?
     var operatingThreshold: Float?
+    var engines: [String]?
+    var defaultEngine: String?
+}
+
+/// The `scoreDirection` values.
+enum ScoreDirection {
+    static func name(higherIsMoreAlike: Bool) -> String {
+        higherIsMoreAlike ? "higher-is-more-alike" : "lower-is-more-alike"
+    }
+}
+
+/// `GalleryEngine`.
+struct GalleryEngineBody: Encodable {
+    var identifier: String
+    var templateModel: String
+    var templateLength: Int
+    var operatingThreshold: Float
+    var scoreDirection: String
+
+    // Unit-length templates are compared by cosine (higher is more alike), the others by distance.
+    init(_ engine: GalleryEngine, of record: GalleryRecord) {
+        identifier = engine.identifier
+        templateModel = engine.templateModel
+        templateLength = engine.templateLength
+        operatingThreshold = record.operatingThreshold(of: engine.identifier) ?? record.operatingThreshold
+        scoreDirection = ScoreDirection.name(higherIsMoreAlike: engine.unitLength)
+    }
 }
 
 /// `SetThresholdRequest`.
@@ -54,8 +81,12 @@ struct GalleryBody: APIResponseBody {
     var createdAt: Date
     var subjects: Int?
     var templates: Int?
+    var engines: [GalleryEngineBody]
+    var defaultEngine: String
 
     init(_ record: GalleryRecord, counts: GalleryCounts?) {
+        engines = record.engines.map { GalleryEngineBody($0, of: record) }
+        defaultEngine = record.defaultEngine
         name = record.name
         description = record.description
         purpose = record.purpose.rawValue
@@ -70,6 +101,7 @@ struct GalleryBody: APIResponseBody {
     // Optional members are written as null rather than left out, as the schema says.
     private enum CodingKeys: String, CodingKey {
         case name, description, purpose, retentionDays, operatingThreshold, modelIdentifier, createdAt, subjects, templates
+        case engines, defaultEngine
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -83,6 +115,8 @@ struct GalleryBody: APIResponseBody {
         try container.encode(createdAt, forKey: .createdAt)
         try container.encodeIfPresent(subjects, forKey: .subjects)
         try container.encodeIfPresent(templates, forKey: .templates)
+        try container.encode(engines, forKey: .engines)
+        try container.encode(defaultEngine, forKey: .defaultEngine)
     }
 }
 
@@ -244,8 +278,11 @@ struct CandidateBody: Encodable {
     var score: Float
     var bestTemplateID: Int64
     var templateDetectionScore: Float?
+    var engineScores: [String: Float]
 
-    private enum CodingKeys: String, CodingKey { case rank, subjectReference, subjectID, score, bestTemplateID, templateDetectionScore }
+    private enum CodingKeys: String, CodingKey {
+        case rank, subjectReference, subjectID, score, bestTemplateID, templateDetectionScore, engineScores
+    }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -255,6 +292,7 @@ struct CandidateBody: Encodable {
         try container.encode(score, forKey: .score)
         try container.encode(bestTemplateID, forKey: .bestTemplateID)
         try container.encode(templateDetectionScore, forKey: .templateDetectionScore)
+        try container.encode(engineScores, forKey: .engineScores)
     }
 }
 
@@ -264,6 +302,8 @@ struct SearchResultBody: APIResponseBody {
     var purpose: String
     var caseReference: String
     var probeSHA256: String
+    var engine: String
+    var scoreDirection: String
     var faces: [FaceBody]
     var searchedFace: Int
     var k: Int
@@ -283,7 +323,7 @@ struct SearchResultBody: APIResponseBody {
 
     private enum CodingKeys: String, CodingKey {
         case gallery, purpose, caseReference, probeSHA256, faces, searchedFace, k, threshold, candidates, auditSequence
-        case notice, reviewRequired, reviewCaseID, reviewStatus
+        case notice, reviewRequired, reviewCaseID, reviewStatus, engine, scoreDirection
     }
 
     // The review fields are always present (null when no review applies), as the document requires.
@@ -303,6 +343,8 @@ struct SearchResultBody: APIResponseBody {
         try container.encode(reviewRequired, forKey: .reviewRequired)
         try container.encode(reviewCaseID, forKey: .reviewCaseID)
         try container.encode(reviewStatus, forKey: .reviewStatus)
+        try container.encode(engine, forKey: .engine)
+        try container.encode(scoreDirection, forKey: .scoreDirection)
     }
 }
 
@@ -310,6 +352,8 @@ struct SearchResultBody: APIResponseBody {
 struct VerificationResultBody: APIResponseBody {
     var mode: String
     var subjectReference: String?
+    var engine: String
+    var scoreDirection: String
     var score: Float
     var threshold: Float
     var isMatch: Bool
@@ -317,9 +361,11 @@ struct VerificationResultBody: APIResponseBody {
     var comparedFace: Int
     var auditSequence: Int64
     var notice: String
+    var engineScores: [String: Float]
 
     private enum CodingKeys: String, CodingKey {
         case mode, subjectReference, score, threshold, isMatch, faces, comparedFace, auditSequence, notice
+        case engine, scoreDirection, engineScores
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -333,6 +379,9 @@ struct VerificationResultBody: APIResponseBody {
         try container.encode(comparedFace, forKey: .comparedFace)
         try container.encode(auditSequence, forKey: .auditSequence)
         try container.encode(notice, forKey: .notice)
+        try container.encode(engine, forKey: .engine)
+        try container.encode(scoreDirection, forKey: .scoreDirection)
+        try container.encode(engineScores, forKey: .engineScores)
     }
 }
 

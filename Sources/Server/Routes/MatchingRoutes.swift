@@ -26,24 +26,32 @@ struct MatchingRoutes {
     @Sendable func search(_ request: Request, context: APIRequestContext) async throws -> SearchResultBody {
         let caller = try context.caller()
         let input = try await FormInput.read(request, context: context)
-        try input.requireOnly(["gallery", "image", "purpose", "caseReference", "k", "threshold", "faceIndex", "attributeFilter"])
+        try input.requireOnly([
+            "gallery", "image", "purpose", "caseReference", "k", "threshold", "faceIndex", "attributeFilter", "engine",
+        ])
         let outcome = try await operations.search(
             SearchRequest(
                 gallery: try input.requiredString("gallery"), image: try input.requiredImage("image"),
                 justification: StatedJustification(
                     purpose: try input.string("purpose"), caseReference: try input.string("caseReference")),
                 k: try input.integer("k") ?? 10, threshold: try input.float("threshold"),
-                faceIndex: try input.integer("faceIndex"), attributeFilter: try input.stringMap("attributeFilter")),
+                faceIndex: try input.integer("faceIndex"), attributeFilter: try input.stringMap("attributeFilter"),
+                engine: try input.string("engine")),
             by: caller)
         return SearchResultBody(
             gallery: outcome.gallery.name, purpose: outcome.justification.purpose,
             caseReference: outcome.justification.caseReference, probeSHA256: outcome.probeSHA256,
+            engine: outcome.engine,
+            scoreDirection: ScoreDirection.name(
+                higherIsMoreAlike: operations.identification.operatingPoint(gallery: outcome.gallery, engine: outcome.engine)
+                    .higherIsMoreAlike),
             faces: outcome.faces.map(FaceBody.init), searchedFace: outcome.searchedFace, k: outcome.k,
             threshold: outcome.threshold,
             candidates: outcome.candidates.map {
                 CandidateBody(
                     rank: $0.rank, subjectReference: $0.subjectReference, subjectID: $0.subjectID.rawValue, score: $0.score,
-                    bestTemplateID: $0.bestTemplateID.rawValue, templateDetectionScore: $0.templateQuality?.detectionScore)
+                    bestTemplateID: $0.bestTemplateID.rawValue, templateDetectionScore: $0.templateQuality?.detectionScore,
+                    engineScores: $0.engineScores)
             },
             auditSequence: outcome.auditSequence, notice: SearchResultBody.leadNotice,
             reviewRequired: outcome.reviewCase != nil, reviewCaseID: outcome.reviewCase?.id.rawValue,
@@ -55,6 +63,7 @@ struct MatchingRoutes {
         let input = try await FormInput.read(request, context: context)
         try input.requireOnly([
             "image", "purpose", "caseReference", "gallery", "subjectReference", "otherImage", "threshold", "faceIndex",
+            "engine",
         ])
         let image = try input.requiredImage("image")
         let justification = StatedJustification(
@@ -64,7 +73,9 @@ struct MatchingRoutes {
         let otherImage = try input.image("otherImage")
         let threshold = try input.float("threshold")
         let faceIndex = try input.integer("faceIndex")
+        let engine = try input.string("engine")
         let outcome: VerificationOutcome
+        var higherIsMoreAlike = true
         let mode: String
         switch (gallery, subjectReference, otherImage) {
         case (let gallery?, let subjectReference?, nil):
@@ -72,12 +83,19 @@ struct MatchingRoutes {
             outcome = try await operations.verify(
                 SubjectVerificationRequest(
                     gallery: gallery, subjectReference: subjectReference, image: image, justification: justification,
-                    threshold: threshold, faceIndex: faceIndex),
+                    threshold: threshold, faceIndex: faceIndex, engine: engine),
                 by: caller)
+            if let record = try? operations.identification.gallery(named: gallery) {
+                higherIsMoreAlike = operations.identification.operatingPoint(gallery: record, engine: outcome.engine)
+                    .higherIsMoreAlike
+            }
         case (nil, nil, let otherImage?):
             mode = "images"
             if faceIndex != nil {
                 throw RequestError.invalidField(pointer: "/faceIndex", reason: "image-to-image comparison uses each image's largest face")
+            }
+            if engine != nil {
+                throw RequestError.invalidField(pointer: "/engine", reason: "image-to-image comparison uses the detector's SFace")
             }
             outcome = try await operations.compare(
                 ImageComparisonRequest(first: image, second: otherImage, justification: justification, threshold: threshold),
@@ -89,9 +107,11 @@ struct MatchingRoutes {
                     + "(compare two images), not both")
         }
         return VerificationResultBody(
-            mode: mode, subjectReference: outcome.subjectReference, score: outcome.score, threshold: outcome.threshold,
-            isMatch: outcome.isMatch, faces: outcome.faces.map(FaceBody.init), comparedFace: outcome.comparedFace,
-            auditSequence: outcome.auditSequence, notice: SearchResultBody.leadNotice)
+            mode: mode, subjectReference: outcome.subjectReference, engine: outcome.engine,
+            scoreDirection: ScoreDirection.name(higherIsMoreAlike: higherIsMoreAlike), score: outcome.score,
+            threshold: outcome.threshold, isMatch: outcome.isMatch, faces: outcome.faces.map(FaceBody.init),
+            comparedFace: outcome.comparedFace, auditSequence: outcome.auditSequence, notice: SearchResultBody.leadNotice,
+            engineScores: outcome.engineScores)
     }
 }
 
