@@ -238,7 +238,6 @@ public final class GallerySearchService: Sendable {
         // the head, so catching up completes it.
         index.setRevision(revision, position: head)
         guard let folder else { return (index, .rebuilt(reason), nil) }
-        guard index.singleEngineTemplates != nil else { return (index, .rebuilt(reason), nil) }
         guard after == revision else {
             folder.remove(gallery.id)
             return (index, .rebuilt(reason), "the gallery changed during the rebuild")
@@ -274,10 +273,6 @@ public final class GallerySearchService: Sendable {
 
     private func writeSnapshot(_ index: GalleryIndex, to folder: GallerySnapshotFolder) async -> SnapshotOutcome {
         let id = index.record.id
-        guard index.singleEngineTemplates != nil else {
-            folder.remove(id)
-            return .skipped(GallerySnapshotFolder.severalEngines)
-        }
         let before = activity.withLock { $0 }
         guard !before.isUncertain else {
             folder.remove(id)

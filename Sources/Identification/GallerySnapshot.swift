@@ -8,9 +8,11 @@ import Gallery
 import Installation
 import Matching
 
-/// A gallery's index saved in a snapshot folder, as two files:
+/// A gallery's index saved in a snapshot folder, as a manifest and an index file per engine:
 ///
-/// - `gallery-<id>-r<revision>.index`: the template index (``IndexSnapshot``, checksummed).
+/// - `gallery-<id>-r<revision>.index` (a gallery of one engine) or
+///   `gallery-<id>-r<revision>-<engine>.index` (one per engine of a gallery of several): the
+///   template index (``IndexSnapshot``, checksummed).
 /// - `gallery-<id>.manifest`: which gallery, store revision, change-feed position and template
 ///   model the snapshot reflects, the name of its index file, and the subject facts searches
 ///   report (reference and attributes per subject), so loading reads no subject rows.
@@ -25,8 +27,13 @@ struct GallerySnapshotFolder: Sendable {
     let directory: URL
 
     private static let manifestSignature: [UInt8] = Array("BIOMGAL".utf8) + [0x1A]
-    /// The manifest format written: 2 adds the change-feed position to format 1, which is still read.
+    /// The manifest format written for a gallery of one engine: 2 adds the change-feed position
+    /// to format 1, which is still read.
     static let manifestVersion: UInt32 = 2
+    /// The manifest format written for a gallery of several engines: format 2 with, instead of
+    /// one model and index file, a list of engines each with its template model, index file and
+    /// template count.
+    static let engineListVersion: UInt32 = 3
     /// Manifest headers longer than this are refused unread (names and identifiers are short).
     private static let headerLimit = 1 << 20
     private static let digestLength = 64
@@ -36,16 +43,13 @@ struct GallerySnapshotFolder: Sendable {
         Int64((date.timeIntervalSince1970 * 1000).rounded())
     }
 
-    /// Why a gallery of several engines (or one whose engine is not installed here) has no
-    /// snapshot: the manifest format names one index file.
-    static let severalEngines = "the snapshot format holds the index of a single-engine gallery only"
-
     func manifestFile(of gallery: GalleryRecord.ID) -> URL {
         directory.appending(path: "gallery-\(gallery.rawValue).manifest")
     }
 
-    func indexFileName(of gallery: GalleryRecord.ID, revision: Int64) -> String {
-        "gallery-\(gallery.rawValue)-r\(revision).index"
+    /// The index file of a revision: of the gallery's only engine when `engine` is nil.
+    func indexFileName(of gallery: GalleryRecord.ID, revision: Int64, engine: String? = nil) -> String {
+        "gallery-\(gallery.rawValue)-r\(revision)\(engine.map { "-\($0)" } ?? "").index"
     }
 
     // MARK: Loading
@@ -58,9 +62,6 @@ struct GallerySnapshotFolder: Sendable {
     ) -> SnapshotLoad {
         let path = manifestFile(of: record.id).path
         guard FileManager.default.fileExists(atPath: path) else { return .unavailable(.missing) }
-        guard record.engines.count == 1, layouts.count == 1, let layout = layouts.first else {
-            return .unavailable(.unusable(Self.severalEngines))
-        }
         let file: SnapshotFile
         do { file = try SnapshotFile(readingFrom: path) } catch { return .unavailable(.unusable(error.description)) }
         let header: ManifestHeader
@@ -70,38 +71,60 @@ struct GallerySnapshotFolder: Sendable {
         else {
             return .unavailable(.unusable("it belongs to another gallery (id \(header.galleryID), '\(header.galleryName)')"))
         }
-        guard header.modelIdentifier == record.modelIdentifier else {
-            return .unavailable(.unusable("made for model '\(header.modelIdentifier)', the gallery holds '\(record.modelIdentifier)'"))
-        }
         guard header.revision == storeRevision || (header.revision < storeRevision && header.feedPosition != nil) else {
             return .unavailable(.stale(snapshotRevision: header.revision, storeRevision: storeRevision))
         }
-        guard header.indexFile == indexFileName(of: record.id, revision: header.revision) else {
-            return .unavailable(.unusable("the manifest names index file '\(header.indexFile)'"))
+        var engines: [String: GalleryIndex.EngineTemplates] = [:]
+        for layout in layouts {
+            // Formats 1 and 2 hold the index of a gallery's only engine.
+            let entry = header.engines.first {
+                $0.identifier == layout.engine.identifier || ($0.identifier == nil && record.engines.count == 1)
+            }
+            guard let entry, entry.model == layout.engine.templateModel else {
+                return .unavailable(
+                    .unusable(
+                        "it holds no index of engine '\(layout.engine.identifier)' (\(layout.engine.templateModel)); it holds "
+                            + header.engines.map { "'\($0.model)'" }.joined(separator: ", ")))
+            }
+            let expectedFile = indexFileName(of: record.id, revision: header.revision, engine: entry.identifier)
+            guard entry.indexFile == expectedFile else {
+                return .unavailable(.unusable("the manifest names index file '\(entry.indexFile)'"))
+            }
+            switch loadIndex(entry, layout: layout, encoding: encoding) {
+            case let .loaded(templates): engines[layout.engine.identifier] = GalleryIndex.EngineTemplates(layout: layout, index: templates)
+            case let .unusable(reason): return .unavailable(.unusable(reason))
+            }
         }
         let subjects: SubjectDirectory
         do { subjects = try readSubjects(file, header: header) } catch { return .unavailable(.unusable(error.description)) }
+        return .loaded(
+            GalleryIndex(record: record, engines: engines, subjects: subjects), revision: header.revision,
+            position: header.feedPosition)
+    }
+
+    private enum IndexLoad {
+        case loaded(FlatIndex)
+        case unusable(String)
+    }
+
+    /// One engine's index file, checked against its manifest entry and the service's layout.
+    private func loadIndex(_ entry: ManifestHeader.Engine, layout: EngineIndexLayout, encoding: IndexEncoding) -> IndexLoad {
         let loaded: any TemplateIndex
         do {
-            loaded = try IndexSnapshot.load(from: directory.appending(path: header.indexFile).path)
+            loaded = try IndexSnapshot.load(from: directory.appending(path: entry.indexFile).path)
         } catch {
-            return .unavailable(.unusable(error.description))
+            return .unusable(error.description)
         }
         guard let templates = loaded as? FlatIndex, templates.dimension == layout.dimension else {
-            return .unavailable(.unusable("the index file holds another kind of index"))
+            return .unusable("the index file holds another kind of index")
         }
         guard templates.encoding == encoding.flatEncoding else {
-            return .unavailable(.unusable("its index is encoded \(templates.encoding.rawValue), the service holds \(encoding)"))
+            return .unusable("its index is encoded \(templates.encoding.rawValue), the service holds \(encoding)")
         }
-        guard UInt64(templates.count) == header.templateCount else {
-            return .unavailable(.unusable("the index holds \(templates.count) templates, the manifest \(header.templateCount)"))
+        guard UInt64(templates.count) == entry.templateCount else {
+            return .unusable("the index holds \(templates.count) templates, the manifest \(entry.templateCount)")
         }
-        return .loaded(
-            GalleryIndex(
-                record: record,
-                engines: [layout.engine.identifier: GalleryIndex.EngineTemplates(layout: layout, index: templates)],
-                subjects: subjects),
-            revision: header.revision, position: header.feedPosition)
+        return .loaded(templates)
     }
 
     private struct ManifestHeader {
@@ -110,13 +133,20 @@ struct GallerySnapshotFolder: Sendable {
         var galleryCreatedAt: Int64
         var revision: Int64
         var feedPosition: ChangeFeedPosition?
-        var modelIdentifier: String
-        var indexFile: String
-        var templateCount: UInt64
+        /// One entry per engine (formats 1 and 2: one, of the gallery's only engine, unnamed).
+        var engines: [Engine]
         var subjectCount: UInt64
         var subjectsOffset: Int
         var subjectsLength: Int
         var subjectsDigest: String
+
+        struct Engine {
+            /// Nil in formats 1 and 2.
+            var identifier: String?
+            var model: String
+            var indexFile: String
+            var templateCount: UInt64
+        }
     }
 
     /// Signature, version and header length (16 bytes), the header, its SHA-256 (hex), then the
@@ -125,8 +155,8 @@ struct GallerySnapshotFolder: Sendable {
         var reader = ByteReader(try file.read(at: 0, count: 16, path: file.path), path: file.path)
         guard try reader.bytes(8) == Self.manifestSignature else { throw .malformed(path: file.path, reason: "not a gallery manifest") }
         let version = try reader.uint32()
-        guard version == 1 || version == Self.manifestVersion else {
-            throw .malformed(path: file.path, reason: "manifest format \(version), this build reads 1 and \(Self.manifestVersion)")
+        guard (1...Self.engineListVersion).contains(version) else {
+            throw .malformed(path: file.path, reason: "manifest format \(version), this build reads 1 to \(Self.engineListVersion)")
         }
         let headerLength = Int(try reader.uint32())
         guard headerLength <= Self.headerLimit else { throw .malformed(path: file.path, reason: "header of \(headerLength) bytes") }
@@ -140,9 +170,20 @@ struct GallerySnapshotFolder: Sendable {
         let galleryCreatedAt = try header.int64()
         let revision = try header.int64()
         let feedPosition = version >= 2 ? ChangeFeedPosition(try header.int64()) : nil
-        let modelIdentifier = try header.string()
-        let indexFile = try header.string()
-        let templateCount = try header.uint64()
+        var engines: [ManifestHeader.Engine] = []
+        if version >= Self.engineListVersion {
+            let count = try header.uint32()
+            for _ in 0..<count {
+                engines.append(
+                    ManifestHeader.Engine(
+                        identifier: try header.string(), model: try header.string(), indexFile: try header.string(),
+                        templateCount: try header.uint64()))
+            }
+        } else {
+            engines.append(
+                ManifestHeader.Engine(
+                    identifier: nil, model: try header.string(), indexFile: try header.string(), templateCount: try header.uint64()))
+        }
         let subjectCount = try header.uint64()
         let subjectsLength = try header.uint64()
         let subjectsDigest = try header.string()
@@ -154,8 +195,7 @@ struct GallerySnapshotFolder: Sendable {
         }
         return ManifestHeader(
             galleryID: galleryID, galleryName: galleryName, galleryCreatedAt: galleryCreatedAt, revision: revision,
-            feedPosition: feedPosition, modelIdentifier: modelIdentifier, indexFile: indexFile, templateCount: templateCount,
-            subjectCount: subjectCount, subjectsOffset: subjectsOffset, subjectsLength: Int(subjectsLength),
+            feedPosition: feedPosition, engines: engines, subjectCount: subjectCount, subjectsOffset: subjectsOffset, subjectsLength: Int(subjectsLength),
             subjectsDigest: subjectsDigest)
     }
 
@@ -194,21 +234,28 @@ struct GallerySnapshotFolder: Sendable {
     /// previous snapshot. Erased templates are compacted away first, so no removed vector reaches the disk.
     func write(_ index: GalleryIndex, revision: Int64, position: ChangeFeedPosition) throws(SnapshotFileError) {
         let record = index.record
-        guard let single = index.singleEngineTemplates else {
-            throw .cannotWrite(path: manifestFile(of: record.id).path, reason: Self.severalEngines)
-        }
+        // A gallery of one engine keeps format 2 and its file names; several need format 3.
+        let single = index.singleEngineTemplates
+        let saved: [(identifier: String?, templates: GalleryIndex.EngineTemplates)] =
+            single.map { [(nil, $0)] }
+            ?? record.engines.compactMap { entry in index.templates(of: entry.identifier).map { (entry.identifier, $0) } }
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
             throw .cannotWrite(path: directory.path, reason: "\(error)")
         }
         index.compactIfNeeded()
-        let indexFile = indexFileName(of: record.id, revision: revision)
-        let indexPath = directory.appending(path: indexFile).path
-        do { try IndexSnapshot.save(single.index, to: indexPath) } catch {
-            throw .cannotWrite(path: indexPath, reason: error.description)
+        var indexFiles: [String] = []
+        var templateCounts: [Int] = []
+        for (identifier, templates) in saved {
+            let indexFile = indexFileName(of: record.id, revision: revision, engine: identifier)
+            let indexPath = directory.appending(path: indexFile).path
+            do { try IndexSnapshot.save(templates.index, to: indexPath) } catch {
+                throw .cannotWrite(path: indexPath, reason: error.description)
+            }
+            indexFiles.append(indexFile)
+            templateCounts.append(templates.index.count)
         }
-        let templateCount = single.index.count
         let subjects = index.subjectSnapshot()
 
         var section = ByteWriter()
@@ -227,22 +274,32 @@ struct GallerySnapshotFolder: Sendable {
         header.int64(Self.milliseconds(record.createdAt))
         header.int64(revision)
         header.int64(position.rawValue)
-        header.string(record.modelIdentifier)
-        header.string(indexFile)
-        header.uint64(UInt64(templateCount))
+        if single != nil {
+            header.string(record.modelIdentifier)
+            header.string(indexFiles[0])
+            header.uint64(UInt64(templateCounts[0]))
+        } else {
+            header.uint32(UInt32(saved.count))
+            for (offset, (identifier, templates)) in saved.enumerated() {
+                header.string(identifier ?? "")
+                header.string(templates.layout.engine.templateModel)
+                header.string(indexFiles[offset])
+                header.uint64(UInt64(templateCounts[offset]))
+            }
+        }
         header.uint64(UInt64(subjects.count))
         header.uint64(UInt64(section.bytes.count))
         header.string(FileDigest.sha256(of: section.bytes))
         var manifest = ByteWriter()
         manifest.bytes += Self.manifestSignature
-        manifest.uint32(Self.manifestVersion)
+        manifest.uint32(single != nil ? Self.manifestVersion : Self.engineListVersion)
         manifest.uint32(UInt32(header.bytes.count))
         manifest.bytes += header.bytes
         manifest.bytes += Array(FileDigest.sha256(of: header.bytes).utf8)
         manifest.bytes += section.bytes
         try SnapshotFile.writeAtomically(manifest.bytes, to: manifestFile(of: record.id).path)
         SnapshotFile.syncDirectory(directory.path)
-        removeIndexFiles(of: record.id, except: indexFile)
+        removeIndexFiles(of: record.id, except: Set(indexFiles))
     }
 
     // MARK: Removal
@@ -251,7 +308,7 @@ struct GallerySnapshotFolder: Sendable {
     func remove(_ gallery: GalleryRecord.ID) {
         unlink(manifestFile(of: gallery).path)
         unlink(manifestFile(of: gallery).path + ".partial")
-        removeIndexFiles(of: gallery, except: nil)
+        removeIndexFiles(of: gallery, except: [])
         SnapshotFile.syncDirectory(directory.path)
     }
 
@@ -260,8 +317,8 @@ struct GallerySnapshotFolder: Sendable {
         for id in Set(snapshotFiles().map(\.gallery)) where !galleries.contains(id) { remove(id) }
     }
 
-    private func removeIndexFiles(of gallery: GalleryRecord.ID, except kept: String?) {
-        for file in snapshotFiles() where file.gallery == gallery && file.isIndex && file.name != kept {
+    private func removeIndexFiles(of gallery: GalleryRecord.ID, except kept: Set<String>) {
+        for file in snapshotFiles() where file.gallery == gallery && file.isIndex && !kept.contains(file.name) {
             unlink(directory.appending(path: file.name).path)
         }
     }

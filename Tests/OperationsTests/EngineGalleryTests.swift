@@ -181,4 +181,42 @@ import Testing
             #expect((ranked.last?.score ?? 0) > 0.6)
         }
     }
+
+    @Test("a gallery of several engines is saved in one snapshot and loads from it with every engine's index")
+    func snapshotHoldsEveryEngine() async throws {
+        let folder = FileManager.default.temporaryDirectory.appending(path: "engines-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let database = folder.appending(path: "biomatch.sqlite")
+        let snapshots = folder.appending(path: "indexes")
+        let engine = try Support.engine.get()
+        let recognisers = try Support.recognisers.get()
+        func open(_ recognisers: RecognitionEngineRegistry?) async throws -> GallerySearchService {
+            try await GallerySearchService.open(
+                store: try SQLiteGalleryStore(location: database), engine: engine, recognisers: recognisers,
+                snapshotDirectory: snapshots)
+        }
+        let service = try await open(recognisers)
+        _ = try await service.createGallery(name: "mixed", purpose: .other, engines: ["sface", "dlib"])
+        for (reference, photo) in [("obama", "obama.jpg"), ("biden", "biden.jpg")] {
+            try await service.enrol(gallery: "mixed", reference: reference, images: [try Support.photo(photo)])
+        }
+        #expect(await service.writeSnapshots()["mixed"] == .written(revision: 2))
+        let files = Set(try FileManager.default.contentsOfDirectory(atPath: snapshots.path))
+        #expect(files == ["gallery-1.manifest", "gallery-1-r2-sface.index", "gallery-1-r2-dlib.index"])
+
+        let reopened = try await open(recognisers)
+        #expect(reopened.indexReports.map(\.origin) == [.snapshot])
+        #expect(try reopened.indexedTemplateCount(gallery: "mixed") == 4)
+        let probes = try await reopened.probeTemplates(
+            imageBytes: try Support.photo("obama3.jpg"), gallery: "mixed", engine: GallerySearchService.fusion)
+        for name in ["sface", "dlib", GallerySearchService.fusion] {
+            let found = try reopened.search(gallery: "mixed", probes: probes, engine: name)
+            #expect(found.map(\.subjectReference) == ["obama"], "\(name)")
+        }
+        // A node without dlib loads the SFace index from the same snapshot.
+        let sfaceOnly = try await open(nil)
+        #expect(sfaceOnly.indexReports.map(\.origin) == [.snapshot])
+        #expect(try sfaceOnly.indexedTemplateCount(gallery: "mixed") == 2)
+    }
 }
