@@ -207,7 +207,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "Server", "Installation", "ModelPreparation", "ONNXRuntime", "FaceEngine", "Gallery", "Governance",
-                "Identification", "Operations", "Review", "PostgresTestSupport",
+                "Identification", "Operations", "Review", "PostgresTestSupport", "SFaceEngine", "DlibEngine",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -3,6 +3,7 @@ import Gallery
 import Governance
 import HTTPTypes
 import Hummingbird
+import FaceEngine
 import Installation
 import Logging
 import Operations
@@ -43,7 +44,7 @@ struct OwnServer {
 
     static func start(
         _ backend: StoreBackend, location: PostgresLocation? = nil,
-        settings: PostgresPrimaryLocator.Settings = .init()
+        settings: PostgresPrimaryLocator.Settings = .init(), engines: InstalledEngines? = nil
     ) async throws -> OwnServer {
         let folder = FileManager.default.temporaryDirectory.appending(path: "biomatch-own-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -55,7 +56,7 @@ struct OwnServer {
             opened = try await TestServer.openStore(backend, folder: folder)
         }
         let metrics = ServerMetrics()
-        let operations = try await TestServer.openOperations(store: opened.store, metrics: metrics)
+        let operations = try await TestServer.openOperations(store: opened.store, metrics: metrics, engines: engines)
         let keys = try await TestKeys.create(in: operations)
         let admin = Caller.key(keys.admin.key.principal)
         _ = try await operations.createGallery(GalleryDraft(name: TestServer.custody, purpose: .custody), by: admin)
@@ -66,7 +67,9 @@ struct OwnServer {
             configuration: ServerConfiguration(
                 host: "127.0.0.1", port: 0, rateLimit: RateLimit(requestsPerSecond: 1_000, burst: 1_000)),
             operations: operations, metrics: metrics)
-        let document = OpenAPIDocument.document(version: BioMatchVersion.current, purposes: operations.purposes.names)
+        let document = OpenAPIDocument.document(
+            version: BioMatchVersion.current, purposes: operations.purposes.names,
+            engines: operations.identification.installedEngines)
         return OwnServer(
             operations: operations, store: opened.store, keys: keys, client: APIClient(port: port, document: document),
             close: opened.close)

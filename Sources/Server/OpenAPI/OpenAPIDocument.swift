@@ -366,7 +366,34 @@ public enum OpenAPIDocument {
                 [
                     "status": string(values: ["ok"]), "version": string(), "onnxRuntimeVersion": string(),
                     "models": array(ref("ModelFile")), "storage": string(),
+                    "engines": array(ref("EngineProfile")),
                 ], required: ["status", "version", "onnxRuntimeVersion", "models"]),
+            "EngineProfile": object(
+                [
+                    "identifier": string(), "version": string(), "templateModel": string(),
+                    "chip": object(
+                        ["side": integer(), "alignment": string(), "colourOrder": string(), "normalisation": string()],
+                        required: ["side", "alignment", "colourOrder", "normalisation"]),
+                    "templateLength": integer(),
+                    "comparison": string(
+                        "cosine-similarity: higher is more alike; euclidean-distance: lower is more alike.",
+                        values: ["cosine-similarity", "euclidean-distance"]),
+                    "sameSubjectThreshold": number("The published operating point, in the comparison's native unit."),
+                    "models": array(
+                        object(
+                            ["role": string(), "file": string(), "originalSHA256": string(), "preparedSHA256": string()],
+                            required: ["role", "file", "originalSHA256"])),
+                    "impostorSimilarity": object(
+                        [
+                            "mean": number(), "deviation": number(),
+                            "source": string("The data the figures come from."),
+                        ], required: ["mean", "deviation", "source"],
+                        description: "Impostor similarities (a distance negated) that fusion normalises against."),
+                ],
+                required: [
+                    "identifier", "version", "templateModel", "chip", "templateLength", "comparison", "sameSubjectThreshold",
+                    "models",
+                ]),
             "ModelFile": object(
                 ["identifier": string(), "file": string(), "sha256": string(), "originalSHA256": string()],
                 required: ["identifier", "file", "sha256", "originalSHA256"]),
@@ -403,7 +430,10 @@ public enum OpenAPIDocument {
                     "defaultEngine": string("One of `engines`; default the first.", values: engines),
                 ], required: ["name", "purpose"]),
             "SetThresholdRequest": object(
-                ["threshold": number("Cosine similarity, -1...1."), "reason": string("Why, for the audit log.")],
+                [
+                    "threshold": number("The default engine's threshold in its native unit (a cosine, or a distance), -1...1."),
+                    "reason": string("Why, for the audit log."),
+                ],
                 required: ["threshold", "reason"]),
             "GalleryErasure": object(
                 ["gallery": string(), "subjectsErased": integer(), "templatesErased": integer()],

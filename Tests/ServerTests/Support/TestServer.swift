@@ -91,10 +91,14 @@ final class TestServer: Sendable {
         }
     }
 
-    static func openOperations(store: any GalleryStore, metrics: ServerMetrics) async throws -> MatcherOperations {
-        let engine = try FaceEngine(installation: .fromEnvironment(), configuration: FaceEngineConfiguration(keepsAlignedCrops: true))
+    /// Operations over `store`; with `engines`, on that detector with those recognition engines.
+    static func openOperations(
+        store: any GalleryStore, metrics: ServerMetrics, engines: InstalledEngines? = nil
+    ) async throws -> MatcherOperations {
+        let engine = try engines?.faceEngine
+            ?? FaceEngine(installation: .fromEnvironment(), configuration: FaceEngineConfiguration(keepsAlignedCrops: true))
         return try await MatcherOperations.open(
-            store: store, engine: engine, purposes: PurposePolicy(), reviewPolicy: ReviewPolicy(),
+            store: store, engine: engine, recognisers: engines?.registry, purposes: PurposePolicy(), reviewPolicy: ReviewPolicy(),
             cropVault: try CropVault.fromEnvironment([CropVault.environmentKey: CropVault.generateKeyText()]),
             analysisObserver: metrics.record)
     }
