@@ -8,11 +8,14 @@ import Matching
 /// - Cosine engines (SFace): the template as it is (zero-padded to the kernels' multiple of 16);
 ///   the index score is the cosine.
 /// - Euclidean engines (dlib): ranking by distance to a probe `q` equals ranking by
-///   `q·x - |x|²/2`. A stored template `x` becomes `[x, -|x|²/2, f, …, f]`, its filler `f` chosen
-///   so that every stored vector has the same norm ``radius``, and the probe becomes `[q, 1, 0, …]`.
+///   `q·x - |x|²/2`. A stored template `x` becomes `[x, l, …, l, f, …, f]` with ``liftSlots``
+///   values `l = -|x|²/(2√m)` and a filler `f` chosen so that every stored vector has the same
+///   norm ``radius``; the probe becomes `[q, 1/√m, …, 1/√m, 0, …]`, so `q'·x' = q·x - |x|²/2`.
 ///   The index's normalisation then divides every stored vector by the same ``radius`` and every
-///   score of one probe by the same `|q'|`, so its ranking is the distance ranking, and
-///   `|q - x|² = |q|² - 2 · score · radius · |q'|` recovers the distance.
+///   score of one probe by the same `|q'| = √(|q|² + 1)`, so its ranking is the distance
+///   ranking, and `|q - x|² = |q|² - 2 · score · radius · |q'|` recovers the distance. Spreading
+///   the lift and the filler over many slots keeps every component small, so int8 codes (scaled
+///   by a row's largest component) keep the template's own components fine.
 struct EngineIndexLayout: Sendable {
     /// The gallery's entry for the engine.
     let engine: GalleryEngine
@@ -22,9 +25,14 @@ struct EngineIndexLayout: Sendable {
     let dimension: Int
 
     /// The common norm of every stored row of a Euclidean engine: templates with
-    /// `|x|² + |x|⁴/4` above its square (|x| above about 1.57) are refused. dlib's descriptors
-    /// have norms well below 1.
-    static let radius: Float = 2
+    /// `|x|² + |x|⁴/4` above its square (|x| above about 1.84) are refused. dlib's descriptors
+    /// have norms of 1.31 to 1.54 (80 ORL faces); a larger radius makes the filler larger and
+    /// multiplies the index's rounding in the recovered distance.
+    static let radius: Float = 2.5
+
+    /// Slots a Euclidean row spreads `-|x|²/2` over, and slots it spreads the filler over.
+    private static let liftSlots = 8
+    private static let fillerSlots = 24
 
     /// The index kernels work on multiples of this many components.
     private static let kernelWidth = 16
@@ -32,8 +40,7 @@ struct EngineIndexLayout: Sendable {
     init(engine: GalleryEngine, comparison: TemplateComparison) {
         self.engine = engine
         self.comparison = comparison
-        // A Euclidean row needs one slot for -|x|²/2 and at least one for the filler.
-        let needed = engine.templateLength + (comparison == .euclideanDistance ? 2 : 0)
+        let needed = engine.templateLength + (comparison == .euclideanDistance ? Self.liftSlots + Self.fillerSlots : 0)
         dimension = (needed + Self.kernelWidth - 1) / Self.kernelWidth * Self.kernelWidth
     }
 
@@ -53,14 +60,14 @@ struct EngineIndexLayout: Sendable {
         case .euclideanDistance:
             let squaredNorm = Self.squaredNorm(vector)
             let lift = -squaredNorm / 2
-            let fillerSlots = dimension - engine.templateLength - 1
+            let fillerSlots = dimension - engine.templateLength - Self.liftSlots
             let remainder = Self.radius * Self.radius - squaredNorm - lift * lift
             guard remainder >= 0 else {
                 throw .invalidInput(
                     field: "template",
                     reason: "norm \(squaredNorm.squareRoot()) exceeds what the '\(engine.identifier)' index holds")
             }
-            row.append(lift)
+            row.append(contentsOf: repeatElement(lift / Float(Self.liftSlots).squareRoot(), count: Self.liftSlots))
             row.append(contentsOf: repeatElement((remainder / Float(fillerSlots)).squareRoot(), count: fillerSlots))
         }
         row.append(contentsOf: repeatElement(0, count: dimension - row.count))
@@ -70,7 +77,9 @@ struct EngineIndexLayout: Sendable {
     /// The query the index is searched with for a probe template of the engine.
     func query(for probe: [Float]) -> [Float] {
         var query = probe
-        if comparison == .euclideanDistance { query.append(1) }
+        if comparison == .euclideanDistance {
+            query.append(contentsOf: repeatElement(1 / Float(Self.liftSlots).squareRoot(), count: Self.liftSlots))
+        }
         query.append(contentsOf: repeatElement(0, count: dimension - query.count))
         return query
     }

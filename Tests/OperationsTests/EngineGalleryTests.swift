@@ -219,4 +219,28 @@ import Testing
         #expect(sfaceOnly.indexReports.map(\.origin) == [.snapshot])
         #expect(try sfaceOnly.indexedTemplateCount(gallery: "mixed") == 2)
     }
+
+    @Test("with int8 codes only, dlib's distances from the index stay within 0.01 of the exact ones")
+    func codesOnlyDistances() async throws {
+        let folder = FileManager.default.temporaryDirectory.appending(path: "engines-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let service = try await GallerySearchService.open(
+            store: try SQLiteGalleryStore(location: folder.appending(path: "biomatch.sqlite")), engine: try Support.engine.get(),
+            recognisers: try Support.recognisers.get(), indexEncoding: .int8)
+        _ = try await service.createGallery(name: "mixed", purpose: .other, engines: ["dlib"])
+        for (reference, photo) in [("obama", "obama.jpg"), ("biden", "biden.jpg")] {
+            try await service.enrol(gallery: "mixed", reference: reference, images: [try Support.photo(photo)])
+        }
+        for photo in ["obama2.jpg", "obama3.jpg"] {
+            let probes = try await service.probeTemplates(imageBytes: try Support.photo(photo), gallery: "mixed")
+            let ranked = try service.search(gallery: "mixed", probes: probes, k: 2, threshold: 10)
+            #expect(ranked.map(\.subjectReference) == ["obama", "biden"], "\(photo)")
+            for candidate in ranked {
+                let exact = try await service.verify(
+                    gallery: "mixed", probes: probes, subjectReference: candidate.subjectReference, threshold: 10)
+                #expect(abs(candidate.score - exact.score) < 0.01, "\(photo) \(candidate.subjectReference): \(candidate.score) vs \(exact.score)")
+            }
+        }
+    }
 }
