@@ -1,3 +1,4 @@
+import FaceEngine
 import Gallery
 import Governance
 
@@ -354,7 +355,28 @@ public enum OpenAPIDocument {
                 [
                     "status": string(values: ["ok"]), "version": string(), "onnxRuntimeVersion": string(),
                     "models": array(ref("ModelFile")), "storage": string(),
+                    "engines": array(ref("EngineProfile")),
+                    "feedPosition": integer("The change-feed position this node's indexes reflect."),
+                    "storePrimary": string("The PostgreSQL host (host:port) this node writes to now."),
                 ], required: ["status", "version", "onnxRuntimeVersion", "models"]),
+            "EngineProfile": object(
+                [
+                    "identifier": string(), "version": string(), "templateModel": string(),
+                    "chip": object(
+                        ["side": integer(), "alignment": string(), "colourOrder": string(), "normalisation": string()],
+                        required: ["side", "alignment", "colourOrder", "normalisation"]),
+                    "templateLength": integer(),
+                    "comparison": string(values: TemplateComparison.allCases.map(\.rawValue)),
+                    "sameSubjectThreshold": number(),
+                    "models": array(
+                        object(
+                            ["role": string(), "file": string(), "originalSHA256": string(), "preparedSHA256": string()],
+                            required: ["role", "file", "originalSHA256"])),
+                ],
+                required: [
+                    "identifier", "version", "templateModel", "chip", "templateLength", "comparison",
+                    "sameSubjectThreshold", "models",
+                ]),
             "ModelFile": object(
                 ["identifier": string(), "file": string(), "sha256": string(), "originalSHA256": string()],
                 required: ["identifier", "file", "sha256", "originalSHA256"]),
