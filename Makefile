@@ -29,9 +29,14 @@ serve: release
 ##       promote PostgreSQL servers and time leases and failovers run after the others, one test at
 ##       a time: on two cores, beside the parallel suite, their waits measured the load, not BioMatch.
 HA_SUITES := AvailabilityTests|PrimaryLocatorTests|WorkLeaseTests|RetentionLeaseTests|IdempotencyTests|FailoverTests|ClusterPropagationTests|ChangeFeedTests|ClusterAuditTests
+##       Each phase has a hard limit (timeout kills the runner's whole process group, and the
+##       servers the tests started stop when their test process is gone): a hang fails the run
+##       with a message instead of holding CI until its own limit.
 test: models
-	swift test --skip-build --parallel --skip '$(HA_SUITES)'
-	swift test --skip-build --no-parallel --filter '$(HA_SUITES)'
+	timeout -k 30 1800 swift test --skip-build --parallel --skip '$(HA_SUITES)' \
+	  || { status=$$?; [ $$status -ne 124 ] || echo "make test: the parallel suite did not end within 30 minutes"; exit $$status; }
+	timeout -k 30 900 swift test --skip-build --no-parallel --filter '$(HA_SUITES)' \
+	  || { status=$$?; [ $$status -ne 124 ] || echo "make test: the PostgreSQL failover suites did not end within 15 minutes"; exit $$status; }
 
 clean:
 	rm -rf .build

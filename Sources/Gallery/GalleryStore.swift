@@ -138,6 +138,13 @@ public protocol GalleryStore: Sendable {
     func records(
         in table: String, matching: [String: StoreValue], orderedBy sequenceColumn: String, after: Int64?, limit: Int
     ) async throws(GalleryError) -> [StoreRow]
+
+    /// Deletes up to `limit` rows of a companion table whose columns equal the values in
+    /// `matching` and whose integer `column` is at most `atMost` (rows that expired), and returns
+    /// how many went. Not for the audit log or any chained table: only for rows whose life ended.
+    func deleteRecords(
+        in table: String, matching: [String: StoreValue], where column: String, atMost: Int64, limit: Int
+    ) async throws(GalleryError) -> Int
 }
 
 extension GalleryStore {

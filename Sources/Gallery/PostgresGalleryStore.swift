@@ -645,6 +645,41 @@ public final class PostgresGalleryStore: GalleryStore {
         }
     }
 
+    public func deleteRecords(
+        in table: String, matching: [String: StoreValue], where column: String, atMost: Int64, limit: Int
+    ) async throws(GalleryError) -> Int {
+        try SQLIdentifier.validate(table, role: "companion table")
+        try SQLIdentifier.validate(column, role: "companion column")
+        for column in matching.keys { try SQLIdentifier.validate(column, role: "companion column") }
+        try InputValidation.validate(pageSize: limit, field: "limit", maximum: InputValidation.maximumPageSize)
+        let filters = matching.sorted { $0.key < $1.key }
+        return try await write("deleting expired records") { connection, logger in
+            var bindings = PostgresBindings(capacity: filters.count + 2)
+            bindings.append(atMost)
+            var conditions = ["\"\(column)\" <= $1"]
+            for (name, value) in filters {
+                if value == .null {
+                    conditions.append("\"\(name)\" IS NULL")
+                } else {
+                    try Self.bind(value, to: &bindings)
+                    conditions.append("\"\(name)\" = $\(bindings.count)")
+                }
+            }
+            bindings.append(Int64(limit))
+            // DELETE has no LIMIT: delete by ctid from a limited select.
+            let query = PostgresQuery(
+                unsafeSQL: """
+                    WITH doomed AS (
+                        SELECT ctid FROM "\(table)" WHERE \(conditions.joined(separator: " AND ")) LIMIT $\(bindings.count))
+                    DELETE FROM "\(table)" WHERE ctid IN (SELECT ctid FROM doomed) RETURNING 1
+                    """,
+                binds: bindings)
+            var deleted = 0
+            for try await _ in try await connection.query(query, logger: logger) { deleted += 1 }
+            return deleted
+        }
+    }
+
     // MARK: - Row helpers (run inside a transaction)
 
     private static func single<T: PostgresDecodable & Sendable>(

@@ -146,7 +146,7 @@ public final class PostgresPrimaryLocator: Sendable {
                     // One host the caller runs: no other to turn to, so the pool's own wait stands.
                     return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
                 }
-                return try await guardedTransaction(client: client, generation: generation, logger: logger, body)
+                return try await guardedTransaction(operation, client: client, generation: generation, logger: logger, body)
             } catch {
                 failure = error
             }
@@ -170,6 +170,20 @@ public final class PostgresPrimaryLocator: Sendable {
         var description: String { "no connection to the primary became free in time, or the primary was lost meanwhile" }
     }
 
+    /// A transaction's connection closed and its query was never failed: the caller is answered
+    /// without it (see ``leased(_:generation:cancelAdmittedWork:warnAfter:_:)``).
+    struct ConnectionLostInTransaction: Error, CustomStringConvertible {
+        var description: String { "the connection closed during the transaction, which never ended" }
+    }
+
+    /// The connection a transaction was admitted on, for its watchdog.
+    private final class AdmittedConnection: Sendable {
+        let connection = Mutex<PostgresConnection?>(nil)
+    }
+
+    /// How long a transaction whose connection closed may still end by itself.
+    static let closedConnectionGrace: Duration = .seconds(2)
+
     private enum GateState { case waiting, entered, expired }
 
     /// Which of the transaction and its watchdog moved first.
@@ -188,71 +202,151 @@ public final class PostgresPrimaryLocator: Sendable {
         var current: GateState { state.withLock { $0 } }
     }
 
-    private enum GuardEvent<T: Sendable>: Sendable {
-        case finished(T)
-        case expired
-        case watchdogDone
+    /// Resumes a continuation once, from whichever side gets there first.
+    private final class Resumption<T: Sendable>: Sendable {
+        private let continuation: Mutex<CheckedContinuation<T, any Error>?>
+
+        init(_ continuation: CheckedContinuation<T, any Error>) { self.continuation = Mutex(continuation) }
+
+        func resume(with result: Result<T, any Error>) {
+            continuation.withLock { $0.take() }?.resume(with: result)
+        }
+
+        var isDone: Bool { continuation.withLock { $0 == nil } }
+    }
+
+    /// Runs `work` on a connection leased from the primary's pool while a watchdog bounds only
+    /// the wait for that connection (``Settings/leaseTimeout``, or less once another caller found
+    /// the primary lost). `work` must call its `admit` argument first thing on the connection:
+    /// after the watchdog gave up, `admit` throws, so nothing runs on a connection leased too late.
+    ///
+    /// The caller is answered as soon as the watchdog gives up, without waiting for the lease
+    /// request to end: a pool whose host died may never fail a request it holds, and a caller
+    /// must not hang on it. Once `work` was admitted it is never interrupted by this side (a
+    /// commit waiting for its standby is left to finish) unless `cancelAdmittedWork` is set and
+    /// the caller is cancelled (a LISTEN that is no longer wanted).
+    private func leased<T: Sendable>(
+        _ operation: String, generation: UInt64, cancelAdmittedWork: Bool, warnAfter: Duration? = .seconds(10),
+        _ work: @escaping @Sendable (_ admit: @escaping @Sendable (PostgresConnection) throws -> Void) async throws -> T
+    ) async throws -> T {
+        let gate = Gate()
+        let admittedOn = AdmittedConnection()
+        let leaseTimeout = settings.leaseTimeout
+        let started = Mutex<(task: Task<Void, Never>, resumption: Resumption<T>)?>(nil)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                let resumption = Resumption(continuation)
+                // Cancelled before it began: no lease is asked for.
+                if gate.current == .expired { return resumption.resume(with: .failure(CancellationError())) }
+                let running = Task {
+                    do {
+                        let value = try await work { connection in
+                            guard gate.move(to: .entered) else { throw LeaseTimedOut() }
+                            admittedOn.connection.withLock { $0 = connection }
+                        }
+                        resumption.resume(with: .success(value))
+                    } catch {
+                        resumption.resume(with: .failure(gate.current == .expired ? LeaseTimedOut() : error))
+                    }
+                }
+                started.withLock { $0 = (running, resumption) }
+                let logger = self.logger
+                let started = ContinuousClock.now
+                Task { [weak self] in
+                    let deadline = started + leaseTimeout
+                    while ContinuousClock.now < deadline {
+                        try? await Task.sleep(for: .milliseconds(25))
+                        if gate.current != .waiting { break }
+                        // The primary was found lost by another transaction: stop waiting for it.
+                        if let self, self.state.withLock({ $0.generation != generation || $0.primary == nil }) { break }
+                    }
+                    if gate.current == .entered {
+                        // Admitted: never interrupted while its connection lives. A connection
+                        // that closed under it leaves nothing to wait for, but PostgresNIO does
+                        // not always fail the query in flight then (seen when the primary is
+                        // killed mid-commit): after a grace period the caller is answered
+                        // itself, with an outcome that is unknown (it may have committed).
+                        guard let warnAfter else { return }
+                        var closedSince: ContinuousClock.Instant?
+                        var warned = false
+                        while !resumption.isDone {
+                            try? await Task.sleep(for: .milliseconds(100))
+                            if admittedOn.connection.withLock({ $0?.isClosed == true }) {
+                                let since = closedSince ?? .now
+                                closedSince = since
+                                if ContinuousClock.now - since >= Self.closedConnectionGrace {
+                                    resumption.resume(with: .failure(ConnectionLostInTransaction()))
+                                    return
+                                }
+                            }
+                            if !warned && ContinuousClock.now >= started + warnAfter {
+                                warned = true
+                                logger.warning(
+                                    "a PostgreSQL transaction is still running",
+                                    metadata: ["store.operation": "\(operation)", "after": "\(warnAfter)"])
+                            }
+                        }
+                        return
+                    }
+                    guard gate.move(to: .expired) else { return }
+                    // Cancels only the wait for a connection: nothing ran on one.
+                    running.cancel()
+                    resumption.resume(with: .failure(LeaseTimedOut()))
+                }
+            }
+        } onCancel: {
+            if gate.move(to: .expired) {
+                // Still waiting for a connection: answer now, whatever the pool does with the request.
+                let current = started.withLock { $0 }
+                current?.task.cancel()
+                current?.resumption.resume(with: .failure(CancellationError()))
+            } else if cancelAdmittedWork {
+                started.withLock { $0 }?.task.cancel()
+            }
+        }
     }
 
     /// Runs the transaction while a watchdog bounds only the wait for a connection: once
     /// `body` has started, nothing interrupts it.
     private func guardedTransaction<T: Sendable>(
-        client: PostgresClient, generation: UInt64, logger: Logger,
+        _ operation: String, client: PostgresClient, generation: UInt64, logger: Logger,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        let gate = Gate()
-        let leaseTimeout = settings.leaseTimeout
-        do {
-            return try await withThrowingTaskGroup(of: GuardEvent<T>.self, returning: T.self) { group in
-                group.addTask {
-                    let value = try await client.withTransaction(logger: logger) { connection in
-                        // The watchdog gave up first: do nothing, so the transaction rolls back.
-                        guard gate.move(to: .entered) else { throw LeaseTimedOut() }
-                        return try await body(connection)
-                    }
-                    return .finished(value)
-                }
-                group.addTask { [weak self] in
-                    let deadline = ContinuousClock.now + leaseTimeout
-                    while ContinuousClock.now < deadline {
-                        try? await Task.sleep(for: .milliseconds(25))
-                        if Task.isCancelled || gate.current == .entered { return .watchdogDone }
-                        // The primary was found lost by another transaction: stop waiting for it.
-                        if let self, self.state.withLock({ $0.generation != generation || $0.primary == nil }) { break }
-                    }
-                    return gate.move(to: .expired) ? .expired : .watchdogDone
-                }
-                while let event = try await group.next() {
-                    switch event {
-                    case .finished(let value):
-                        group.cancelAll()
-                        return value
-                    case .expired:
-                        // Cancels only the wait for a connection: the transaction never began.
-                        group.cancelAll()
-                    case .watchdogDone:
-                        continue
-                    }
-                }
-                throw LeaseTimedOut()
+        try await leased(operation, generation: generation, cancelAdmittedWork: false) { admit in
+            try await client.withTransaction(logger: logger) { connection in
+                // The watchdog gave up first: do nothing, so the transaction rolls back.
+                try admit(connection)
+                return try await body(connection)
             }
-        } catch {
-            if gate.current == .expired { throw LeaseTimedOut() }
-            throw error
         }
     }
 
     /// Runs `body` on a connection of the primary's pool, held for as long as it runs (a LISTEN,
-    /// which must not be handed to queries). A failure that means the primary is gone makes the
-    /// next caller look for it again, so a follower listens on the new primary after a failover.
+    /// which must not be handed to queries). The wait for the connection is bounded like a
+    /// transaction's; cancelling the caller cancels `body`. A failure that means the primary is
+    /// gone makes the next caller look for it again, so a follower listens on the new primary
+    /// after a failover.
     func withPrimaryConnection(
         _ operation: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> Void
     ) async throws(GalleryError) {
         let (client, generation) = try await primaryClient()
         do {
-            try await client.withConnection { connection in try await body(connection) }
+            if case .external = hosts {
+                try await client.withConnection { connection in try await body(connection) }
+                return
+            }
+            try await leased(operation, generation: generation, cancelAdmittedWork: true, warnAfter: nil) { admit in
+                try await client.withConnection { connection in
+                    try admit(connection)
+                    try await body(connection)
+                }
+            }
         } catch {
-            if let reason = Self.lossReason(error) { markLost(generation: generation, reason: reason) }
+            if error is LeaseTimedOut {
+                markLost(generation: generation, reason: String(describing: error))
+            } else if let reason = Self.lossReason(error) {
+                markLost(generation: generation, reason: reason)
+            }
             throw .storageFailure(operation: operation, underlying: error)
         }
     }
@@ -438,6 +532,10 @@ public final class PostgresPrimaryLocator: Sendable {
 
     static func classify(_ error: any Error, operation: String, readOnly: Bool) -> Disposition {
         if error is LeaseTimedOut { return .primaryLost(String(describing: error)) }
+        if error is ConnectionLostInTransaction {
+            if readOnly { return .primaryLost(String(describing: error)) }
+            return .outcomeUnknown(String(describing: error), primaryLost: true)
+        }
         if let transaction = error as? PostgresTransactionError {
             if let commit = transaction.commitError {
                 let lost = lossReason(commit)

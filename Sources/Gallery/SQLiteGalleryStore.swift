@@ -561,6 +561,36 @@ public final class SQLiteGalleryStore: GalleryStore {
         }
     }
 
+    public func deleteRecords(
+        in table: String, matching: [String: StoreValue], where column: String, atMost: Int64, limit: Int
+    ) async throws(GalleryError) -> Int {
+        try SQLIdentifier.validate(table, role: "companion table")
+        try SQLIdentifier.validate(column, role: "companion column")
+        for column in matching.keys { try SQLIdentifier.validate(column, role: "companion column") }
+        try InputValidation.validate(pageSize: limit, field: "limit", maximum: InputValidation.maximumPageSize)
+        var conditions = ["\"\(column)\" <= ?"]
+        var values: [(any DatabaseValueConvertible)?] = [atMost]
+        for (name, value) in matching.sorted(by: { $0.key < $1.key }) {
+            if value == .null {
+                conditions.append("\"\(name)\" IS NULL")
+            } else {
+                conditions.append("\"\(name)\" = ?")
+                values.append(Self.databaseValue(value))
+            }
+        }
+        values.append(limit)
+        // SQLite's DELETE has no LIMIT unless built with it: delete by rowid from a limited select.
+        let sql = """
+            DELETE FROM "\(table)" WHERE rowid IN (
+                SELECT rowid FROM "\(table)" WHERE \(conditions.joined(separator: " AND ")) LIMIT ?)
+            """
+        let arguments = StatementArguments(values)
+        return try await write("deleting expired records") { db in
+            try db.execute(sql: sql, arguments: arguments)
+            return db.changesCount
+        }
+    }
+
     // MARK: - Row helpers (run inside a transaction or snapshot)
 
     private static func fetchGallery(_ db: Database, named name: String) throws -> GalleryRecord? {

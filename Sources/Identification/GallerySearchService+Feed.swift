@@ -6,6 +6,10 @@ extension GallerySearchService {
     /// Every feed entry up to this position is reflected in the indexes.
     public var feedPosition: ChangeFeedPosition { cursor.withLock { $0 } }
 
+    /// How often the store's feed was found to differ from the one followed (changes lost in a
+    /// failover), each time followed by a rebuild of every index from the store.
+    public var feedDivergenceCount: Int { feedDivergences.withLock { $0 } }
+
     /// Applies every change committed before the call that the indexes do not reflect yet:
     /// galleries created or erased, thresholds, subjects enrolled or erased, templates added (their
     /// vectors read from the store by identifier). Applying an entry the index already reflects
@@ -16,20 +20,67 @@ extension GallerySearchService {
     public func catchUp() async throws(IdentificationError) -> ChangeFeedPosition {
         try await feedGate.run { () async throws(IdentificationError) -> ChangeFeedPosition in
             var position = feedPosition
+            // The first read starts one entry early, at the last entry applied, to check it is
+            // still the store's: no extra round trip.
+            var expected = lastApplied.withLock { $0 }.flatMap { $0.position == position ? $0 : nil }
             while true {
-                let entries: [ChangeFeedEntry]
-                do throws(GalleryError) { entries = try await store.changes(after: position, limit: Self.feedBatchSize) } catch {
+                var entries: [ChangeFeedEntry]
+                let from = expected.map { ChangeFeedPosition($0.position.rawValue - 1) } ?? position
+                do throws(GalleryError) { entries = try await store.changes(after: from, limit: Self.feedBatchSize) } catch {
                     throw .store(error)
+                }
+                if let applied = expected {
+                    guard entries.first == applied else { return try await resynchronise(divergedAt: applied.position) }
+                    entries.removeFirst()
+                    expected = nil
                 }
                 guard let last = entries.last else { break }
                 try await tracked { () async throws(IdentificationError) in try await apply(entries) }
                 position = last.position
                 cursor.withLock { $0 = position }
+                lastApplied.withLock { $0 = last }
                 for index in indexes.withLock({ Array($0.values) }) { index.advance(to: position) }
-                if entries.count < Self.feedBatchSize { break }
+                if entries.count < Self.feedBatchSize - 1 { break }
             }
             return position
         }
+    }
+
+    /// The store's feed no longer holds the last entry applied (a failover to a standby that had
+    /// not received it): changes this node applied were lost with the old primary, and the
+    /// positions after them may name other changes now. Only the store's current state can be
+    /// trusted, so every gallery's index is rebuilt from it and followed from the head read first.
+    private func resynchronise(divergedAt position: ChangeFeedPosition) async throws(IdentificationError) -> ChangeFeedPosition {
+        let head: ChangeFeedPosition
+        let galleries: [GalleryRecord]
+        do {
+            head = try await store.changeFeedHead()
+            galleries = try await store.galleries()
+        } catch {
+            throw .store(error)
+        }
+        feedDivergences.withLock { $0 += 1 }
+        var rebuilt: [String: GalleryIndex] = [:]
+        for gallery in galleries {
+            snapshots?.remove(gallery.id)
+            let revision: Int64
+            do { revision = try await store.revision(of: gallery.id) } catch {
+                if case .unknownGallery = error { continue }
+                throw .store(error)
+            }
+            let index = try await GalleryIndex.rebuild(
+                gallery, layouts: catalogue.layouts(for: gallery), encoding: indexEncoding, from: store)
+            index.setRevision(revision, position: head)
+            rebuilt[gallery.name] = index
+        }
+        let entryAtHead: ChangeFeedEntry?
+        do { entryAtHead = try await store.changes(after: ChangeFeedPosition(head.rawValue - 1), limit: 1).first } catch {
+            throw .store(error)
+        }
+        indexes.withLock { $0 = rebuilt }
+        cursor.withLock { $0 = head }
+        lastApplied.withLock { $0 = entryAtHead?.position == head ? entryAtHead : nil }
+        return head
     }
 
     /// Applies a batch of entries in order, reading the subjects and vectors they need first

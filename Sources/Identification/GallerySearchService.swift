@@ -54,6 +54,10 @@ public final class GallerySearchService: Sendable {
     let cursor: Mutex<ChangeFeedPosition>
     /// One catch-up at a time, each continuing where the last stopped.
     let feedGate = SerialGate()
+    /// The last feed entry applied, checked against the store's entry at the same position on
+    /// the next catch-up: a failover that lost committed changes gives the feed another history.
+    let lastApplied = Mutex<ChangeFeedEntry?>(nil)
+    let feedDivergences = Mutex(0)
 
     /// Feed entries read at a time.
     static let feedBatchSize = 512

@@ -137,7 +137,13 @@ public struct IdempotencyRecords: Sendable {
             throw .invalidInput(field: Self.table, reason: "a stored outcome has a malformed row")
         }
         let expiry = Date(timeIntervalSince1970: Double(expiresAt) / 1_000)
-        if expiry <= now { return nil }
+        if expiry <= now {
+            // Gone, so the key can be used afresh (its row would break the unique constraint).
+            _ = try await store.deleteRecords(
+                in: Self.table, matching: ["api_key_id": .integer(key.apiKeyID), "idempotency_key": .text(key.value)],
+                where: "expires_at_ms", atMost: Self.milliseconds(now), limit: 1)
+            return nil
+        }
         var location: String?
         if case .text(let text)? = row["location"] { location = text }
         return Outcome(
@@ -145,6 +151,21 @@ public struct IdempotencyRecords: Sendable {
             response: StoredResponse(status: Int(status), contentType: contentType, location: location, body: body),
             expiresAt: expiry)
     }
+
+    /// Deletes outcomes whose lifetime ended at or before `now`, up to `batchSize` at a time
+    /// until none are left, and returns how many went (the retention sweeper calls it).
+    @discardableResult
+    public func pruneExpired(now: Date = Date(), batchSize: Int = 500) async throws(GalleryError) -> Int {
+        var pruned = 0
+        while true {
+            let deleted = try await store.deleteRecords(
+                in: Self.table, matching: [:], where: "expires_at_ms", atMost: Self.milliseconds(now), limit: batchSize)
+            pruned += deleted
+            if deleted < batchSize { return pruned }
+        }
+    }
+
+    private static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000).rounded()) }
 
     /// The record storing the outcome of the request with `key` and `fingerprint`: `respond`
     /// renders the response from the change inside the transaction. Attach it to a change's

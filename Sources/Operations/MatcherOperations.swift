@@ -463,10 +463,16 @@ public final class MatcherOperations: Sendable {
     /// date, or its gallery's days-after-enrolment rule), each with its `retentionErasure` audit
     /// entry in the same transaction, and returns the erasures. Runs in batches of `batchSize`
     /// until none are left; the retention sweeper calls it periodically.
+    ///
+    /// With `stopBy`, no new batch starts at or after that instant (a node sweeping under a lease
+    /// stops before the lease would run out, renews it, and sweeps on); check ``hasExpiredSubjects(asOf:)``.
     @discardableResult
-    public func sweepExpiredSubjects(asOf date: Date = Date(), batchSize: Int = 500) async throws(OperationError) -> [SubjectErasure] {
+    public func sweepExpiredSubjects(
+        asOf date: Date = Date(), batchSize: Int = 500, stopBy: ContinuousClock.Instant? = nil
+    ) async throws(OperationError) -> [SubjectErasure] {
         var erasures: [SubjectErasure] = []
         while true {
+            if let stopBy, ContinuousClock.now >= stopBy { return erasures }
             let expired: [SubjectRecord]
             do { expired = try await store.expiredSubjects(asOf: date, limit: batchSize) } catch {
                 throw .identification(.store(error))
@@ -484,6 +490,13 @@ public final class MatcherOperations: Sendable {
                     throw .identification(error)
                 }
             }
+        }
+    }
+
+    /// True when some subject's retention ended at or before `date`.
+    public func hasExpiredSubjects(asOf date: Date = Date()) async throws(OperationError) -> Bool {
+        do { return try await !store.expiredSubjects(asOf: date, limit: 1).isEmpty } catch {
+            throw .identification(.store(error))
         }
     }
 

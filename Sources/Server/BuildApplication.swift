@@ -31,11 +31,14 @@ public struct ServerDependencies: Sendable {
 public func buildRouter(configuration: ServerConfiguration, dependencies: ServerDependencies) -> Router<APIRequestContext> {
     let router = Router(context: APIRequestContext.self)
     router.add(middleware: RequestMetricsMiddleware(metrics: dependencies.metrics))
+    router.add(middleware: SlowRequestMiddleware(threshold: .seconds(10)))
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: BodyLimitMiddleware(maximumBodyBytes: configuration.maximumBodyBytes))
 
     let operations = dependencies.operations
-    HealthController<APIRequestContext>(report: dependencies.health).addRoutes(to: router)
+    HealthController<APIRequestContext>(
+        report: dependencies.health, live: HealthReport.liveFields(of: dependencies.operations)
+    ).addRoutes(to: router)
     let document = OpenAPIDocument.document(
         version: dependencies.health.version, purposes: operations.purposes.names,
         engines: operations.identification.installedEngines)

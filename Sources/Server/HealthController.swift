@@ -1,5 +1,7 @@
 import FaceEngine
+import Gallery
 import Hummingbird
+import Operations
 
 /// What `GET /health` reports: enough to tell which build and which models answer.
 public struct HealthReport: ResponseEncodable, Decodable, Sendable, Equatable {
@@ -35,6 +37,11 @@ public struct HealthReport: ResponseEncodable, Decodable, Sendable, Equatable {
     public var storage: String?
     /// The recognition engines installed, with their model files' digests, default first.
     public var engines: [RecognitionEngineProfile]?
+    /// The change-feed position this node's indexes reflect (read at each request); a cluster's
+    /// operator compares it with the store's head to see how far the node lags.
+    public var feedPosition: Int64?
+    /// The PostgreSQL host this node currently writes to (`host:port`), when it knows one.
+    public var storePrimary: String?
 
     /// A report for a running service.
     public init(version: String, onnxRuntimeVersion: String, models: [ModelFile], storage: String? = nil) {
@@ -46,11 +53,29 @@ public struct HealthReport: ResponseEncodable, Decodable, Sendable, Equatable {
     }
 }
 
-/// Serves `GET /health`; the report is computed once at start-up since none of it changes.
+/// Serves `GET /health`: the report computed once at start-up (builds and models do not
+/// change), with the node's live state (feed position, current primary) filled in at each request.
 struct HealthController<Context: RequestContext> {
     let report: HealthReport
+    var live: (@Sendable (inout HealthReport) -> Void)? = nil
 
     func addRoutes(to router: Router<Context>) {
-        router.get("/health") { _, _ in report }
+        router.get("/health") { _, _ in
+            var current = report
+            live?(&current)
+            return current
+        }
+    }
+}
+
+extension HealthReport {
+    /// Fills in what changes while `operations` runs: its feed position and its store's primary.
+    static func liveFields(of operations: MatcherOperations) -> @Sendable (inout HealthReport) -> Void {
+        { report in
+            report.feedPosition = operations.identification.feedPosition.rawValue
+            if let store = operations.store as? PostgresGalleryStore {
+                report.storePrimary = store.primary.currentPrimary.map { "\($0)" }
+            }
+        }
     }
 }

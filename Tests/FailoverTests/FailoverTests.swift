@@ -46,6 +46,13 @@ struct FailoverWithoutLossTests {
             }
             let unexpected = await record.attempts.filter(\.isUnexpected)
             #expect(unexpected.isEmpty, "answers other than 2xx or 503 with Retry-After: \(unexpected.prefix(5))")
+            if !unexpected.isEmpty {
+                for node in cluster.nodes { Issue.record("\(node.name)'s log: \(node.process.logTail(characters: 12_000))") }
+                if ProcessInfo.processInfo.environment["HOLD_ON_FAILURE"] != nil {
+                    print("HOLDING: \(cluster.nodes.map { "\($0.name)=\($0.process.pid)" })")
+                    try await Task.sleep(for: .seconds(900))
+                }
+            }
 
             let attempts = await record.attempts
             let check = try await LossCheck.check(
@@ -84,11 +91,34 @@ struct FailoverWithoutLossTests {
             await load.value
 
             let attempts = await record.attempts
+            // Losing acknowledged changes is this standby's fault; a node that stops answering is not.
+            let unexpected = attempts.filter(\.isUnexpected)
+            #expect(unexpected.isEmpty, "answers other than 2xx or 503 with Retry-After: \(unexpected.prefix(5))")
+            if !unexpected.isEmpty {
+                for node in cluster.nodes { Issue.record("\(node.name)'s log: \(node.process.logTail(characters: 12_000))") }
+                if ProcessInfo.processInfo.environment["HOLD_ON_FAILURE"] != nil {
+                    print("HOLDING: \(cluster.nodes.map { "\($0.name)=\($0.process.pid)" })")
+                    try await Task.sleep(for: .seconds(900))
+                }
+            }
             let check = try await LossCheck.check(
                 acknowledged: await record.acknowledgedReferences,
                 attempted: Set(attempts.map(\.reference)).union(cluster.warmUpReferences),
                 pair: cluster.pair, port: cluster.pair.standbyPort, scratch: cluster.folder)
             #expect(!check.missing.isEmpty, "the check found no lost acknowledgement: \(check)")
+
+            // The nodes had followed changes the promoted standby never received, and its feed
+            // reuses their positions: each node must notice and follow the new history, so an
+            // enrolment through one node is still found by a search on the other.
+            let orl = testPhotos.deletingLastPathComponent().appending(path: "orl/s7")
+            let enrolled = try await enrolUntilAcknowledged(
+                reference: "after-the-loss", photo: Array(try Data(contentsOf: orl.appending(path: "1.pgm"))),
+                through: cluster.nodes[0], adminKey: cluster.adminKey)
+            #expect(enrolled, "no enrolment acknowledged after the promotion")
+            let probe = Array(try Data(contentsOf: orl.appending(path: "2.pgm")))
+            let found = try await searchFinds(
+                "after-the-loss", probe: probe, through: cluster.nodes[1], adminKey: cluster.adminKey, within: .seconds(20))
+            #expect(found, "node b never found the subject node a enrolled after the lossy failover")
             print("failover (asynchronous, WAL sender paused): \(check.missing.count) of \(await record.acknowledgements) acknowledged enrolments lost")
         }
     }
@@ -105,6 +135,38 @@ struct FailoverWithoutLossTests {
             try await Task.sleep(for: .milliseconds(50))
         }
     }
+}
+
+/// Enrols `reference` through `node`, retrying with one key for up to 30 s; true once acknowledged.
+func enrolUntilAcknowledged(reference: String, photo: [UInt8], through node: ServeNode, adminKey: String) async throws -> Bool {
+    let key = UUID().uuidString
+    let deadline = ContinuousClock.now + .seconds(30)
+    while ContinuousClock.now < deadline {
+        let outcome = await EnrolmentLoad.enrol(reference: reference, key: key, photo: photo, through: node, adminKey: adminKey)
+        if case .acknowledged = outcome { return true }
+        try await Task.sleep(for: .milliseconds(200))
+    }
+    return false
+}
+
+/// Searches the load's gallery through `node` until a candidate is `reference` (true) or
+/// `within` has passed (false).
+func searchFinds(
+    _ reference: String, probe: [UInt8], through node: ServeNode, adminKey: String, within limit: Duration
+) async throws -> Bool {
+    let body = try JSONSerialization.data(withJSONObject: [
+        "gallery": EnrolmentLoad.gallery, "image": Data(probe).base64EncodedString(), "purpose": "missing-person",
+        "caseReference": "FAILOVER-1", "k": 10,
+    ])
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        let reply = try await node.send(
+            .post, "/v1/search", key: adminKey, body: Array(body), contentType: "application/json")
+        let candidates = (reply.json?["candidates"] as? [[String: Any]]) ?? []
+        if candidates.contains(where: { $0["subjectReference"] as? String == reference }) { return true }
+        try await Task.sleep(for: .milliseconds(250))
+    }
+    return false
 }
 
 /// A pair, two serve nodes on it, an admin key and the gallery the load enrols into.

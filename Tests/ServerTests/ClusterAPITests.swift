@@ -109,6 +109,11 @@ struct OwnServer {
         let searcher = server.keys.searcher.secret
         let search = try server.search()
         #expect(try await client.send(.post, "/v1/search", template: "/v1/search", key: searcher, body: search).status == 200)
+        // /health names the primary this node writes to and the feed position its indexes reflect.
+        let health = try await client.send(.get, "/health", template: "/health")
+        #expect(health.json?["storePrimary"]?.stringValue == "\(host.endpoint)")
+        let head = try await server.operations.store.changeFeedHead()
+        #expect(health.json?["feedPosition"]?.numberValue == Double(head.rawValue))
 
         try await host.halt()
         for _ in 0..<2 {
@@ -230,6 +235,35 @@ struct OwnServer {
         let entries = try await server.operations.auditLog.entries(limit: 1_000)
         #expect(entries.filter { $0.action == .reviewDecision }.count == 1)
         #expect(try await AuditVerifier.verify(server.operations.auditLog).isIntact)
+        await server.close()
+    }
+
+    @Test("an outcome past its lifetime is not replayed, its key works afresh, and the sweep deletes expired outcomes", arguments: StoreBackend.allCases)
+    func expiredOutcomesArePrunedAndTheirKeysReusable(backend: StoreBackend) async throws {
+        let server = try await OwnServer.start(backend)
+        let records = server.operations.idempotency
+        let longAgo = Date() - 2 * 24 * 3_600
+        let enroller = IdempotencyRecords.Key(apiKeyID: server.keys.enroller.key.id.rawValue, value: "expired-1")
+        let stranger = IdempotencyRecords.Key(apiKeyID: server.keys.enroller.key.id.rawValue, value: "expired-2")
+        let stale = IdempotencyRecords.StoredResponse(status: 201, contentType: "application/json", location: nil, body: Data("{}".utf8))
+        for key in [enroller, stranger] {
+            try await server.store.appendRecords([
+                IdempotencyRecords.record(for: key, fingerprint: "an old request", now: longAgo) { _ in stale }
+            ])
+        }
+        let before = try await server.subjectCount()
+        // The old outcome is neither replayed nor in the way of the new one.
+        let enrolled = try await server.client.send(
+            .post, server.subjectsPath, template: "/v1/galleries/{gallery}/subjects", key: server.keys.enroller.secret,
+            headers: [IdempotentRequests.header: "expired-1"], body: try server.enrolment("after-expiry"))
+        #expect(enrolled.status == 201)
+        #expect(enrolled.headers[IdempotentRequests.replayedHeader] == nil)
+        #expect(try await server.subjectCount() == before + 1)
+        #expect(try await records.outcome(for: enroller)?.response.status == 201)
+
+        #expect(try await records.pruneExpired() == 1, "only expired-2's outcome had expired")
+        #expect(try await records.outcome(for: enroller) != nil, "a live outcome is kept")
+        #expect(try await records.pruneExpired() == 0)
         await server.close()
     }
 

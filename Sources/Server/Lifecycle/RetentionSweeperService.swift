@@ -87,17 +87,28 @@ public struct RetentionSweeperService: Service {
                 logger.warning("retention sweep lease could not be claimed", metadata: ["error": "\(error)"])
             }
             if let heldUntil, clock.now >= nextSweep, clock.now < heldUntil {
+                var unfinished = false
                 do {
-                    let erased = try await operations.sweepExpiredSubjects(asOf: Date())
+                    // Batches stop at the next renewal, so a long sweep never outlives the lease.
+                    let now = Date()
+                    let erased = try await operations.sweepExpiredSubjects(asOf: now, stopBy: claimStarted + renewal)
                     if !erased.isEmpty {
                         logger.info("retention sweep erased subjects", metadata: ["retention.erased": "\(erased.count)"])
                     }
                     onSweep?(erased)
+                    unfinished = clock.now >= claimStarted + renewal ? try await operations.hasExpiredSubjects(asOf: now) : false
+                    if !unfinished {
+                        let pruned = try await operations.idempotency.pruneExpired(now: now)
+                        if pruned > 0 {
+                            logger.info("expired idempotency outcomes deleted", metadata: ["idempotency.pruned": "\(pruned)"])
+                        }
+                    }
                 } catch {
                     // A failed sweep is retried at the next interval; nothing was half-erased.
                     logger.error("retention sweep failed", metadata: ["error": "\(error)"])
                 }
-                nextSweep = clock.now + interval
+                // An unfinished sweep goes on right after the lease is renewed.
+                nextSweep = unfinished ? clock.now : clock.now + interval
             }
             let pause = heldUntil == nil ? renewal : min(renewal, max(.zero, clock.now.duration(to: nextSweep)))
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }

@@ -1,3 +1,4 @@
+import FaceEngine
 import Gallery
 import Governance
 
@@ -367,6 +368,8 @@ public enum OpenAPIDocument {
                     "status": string(values: ["ok"]), "version": string(), "onnxRuntimeVersion": string(),
                     "models": array(ref("ModelFile")), "storage": string(),
                     "engines": array(ref("EngineProfile")),
+                    "feedPosition": integer("The change-feed position this node's indexes reflect."),
+                    "storePrimary": string("The PostgreSQL host (host:port) this node writes to now."),
                 ], required: ["status", "version", "onnxRuntimeVersion", "models"]),
             "EngineProfile": object(
                 [
@@ -377,7 +380,7 @@ public enum OpenAPIDocument {
                     "templateLength": integer(),
                     "comparison": string(
                         "cosine-similarity: higher is more alike; euclidean-distance: lower is more alike.",
-                        values: ["cosine-similarity", "euclidean-distance"]),
+                        values: TemplateComparison.allCases.map(\.rawValue)),
                     "sameSubjectThreshold": number("The published operating point, in the comparison's native unit."),
                     "models": array(
                         object(
@@ -391,8 +394,8 @@ public enum OpenAPIDocument {
                         description: "Impostor similarities (a distance negated) that fusion normalises against."),
                 ],
                 required: [
-                    "identifier", "version", "templateModel", "chip", "templateLength", "comparison", "sameSubjectThreshold",
-                    "models",
+                    "identifier", "version", "templateModel", "chip", "templateLength", "comparison",
+                    "sameSubjectThreshold", "models",
                 ]),
             "ModelFile": object(
                 ["identifier": string(), "file": string(), "sha256": string(), "originalSHA256": string()],

@@ -103,6 +103,7 @@ enum ClusterTestError: Error, CustomStringConvertible {
     case missingSetting(String)
     case notReady(String, log: String)
     case missingBinary(String)
+    case noAnswer(String, within: Duration)
 
     var description: String {
         switch self {
@@ -110,6 +111,7 @@ enum ClusterTestError: Error, CustomStringConvertible {
         case .commandFailed(let command, let status, let log): "\(command) ended with status \(status): \(log)"
         case .missingSetting(let key): "postgres-test-pair printed no \(key)"
         case .notReady(let what, let log): "\(what) did not become ready: \(log)"
+        case .noAnswer(let request, let timeout): "no answer to \(request) within \(timeout)"
         case .missingBinary(let path): "\(path) is missing: build it first (swift build --build-tests)"
         }
     }

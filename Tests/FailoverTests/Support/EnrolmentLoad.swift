@@ -4,7 +4,8 @@ import HTTPTypes
 /// One request of the load and what came back.
 struct Attempt: Sendable {
     enum Outcome: Sendable {
-        case acknowledged(status: Int)
+        /// A 2xx; `replayed` when the node answered with a stored outcome (`Idempotent-Replayed`).
+        case acknowledged(status: Int, replayed: Bool = false)
         case answered(status: Int, retryAfter: String?)
         case connectionFailed(String)
     }
@@ -72,7 +73,9 @@ enum EnrolmentLoad {
                 .post, "/v1/galleries/\(gallery)/subjects", key: adminKey,
                 headers: [HTTPField.Name("Idempotency-Key")!: idempotencyKey], body: body,
                 contentType: "multipart/form-data; boundary=\(boundary)")
-            if (200..<300).contains(reply.status) { return .acknowledged(status: reply.status) }
+            if (200..<300).contains(reply.status) {
+                return .acknowledged(status: reply.status, replayed: reply.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
+            }
             return .answered(status: reply.status, retryAfter: reply.retryAfter)
         } catch {
             return .connectionFailed(String(describing: error))

@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -59,12 +60,34 @@ struct ServeNode: Sendable {
         if let key { fields[.authorization] = "Bearer \(key)" }
         if let contentType { fields[.contentType] = contentType }
         let request = TestClient.Request(path, method: method, headers: fields, body: body.map { ByteBuffer(bytes: $0) })
-        let response = try await TestClient.withClient(
-            host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(30))
-        ) { client in try await client.execute(request) }
+        let response = try await Self.execute(request, port: port, timeout: .seconds(30))
         return NodeReply(
             status: Int(response.status.code), headers: response.headers,
             body: response.body.map { Array($0.readableBytesView) } ?? [])
+    }
+
+    /// `request` on a connection of its own, bounded for real: TestClient's own timeout throws
+    /// only once the response's future completes, which a node that never answers never does, so
+    /// here the connection is closed at the deadline, which fails the request.
+    static func execute(_ request: TestClient.Request, port: Int, timeout: Duration) async throws -> TestClient.Response {
+        let client = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: timeout + .seconds(60)))
+        client.connect()
+        let expired = Mutex(false)
+        let watchdog = Task {
+            try await Task.sleep(for: timeout)
+            expired.withLock { $0 = true }
+            try? await client.shutdown()
+        }
+        defer { watchdog.cancel() }
+        do {
+            let response = try await client.execute(request)
+            try? await client.shutdown()
+            return response
+        } catch {
+            try? await client.shutdown()
+            if expired.withLock({ $0 }) { throw ClusterTestError.noAnswer("\(request.head.method) \(request.head.path ?? "")", within: timeout) }
+            throw error
+        }
     }
 
     /// A TCP port on 127.0.0.1 that nothing listens on now (the kernel's pick).
