@@ -7,8 +7,9 @@ import Matching
 import Synchronization
 
 /// Enrolment, search, verification and deletion over a ``GalleryStore``, with one in-memory
-/// index per gallery, loaded from its snapshot when the service opens (if one reflects the
-/// store's current state of the gallery) or rebuilt from the store.
+/// index per gallery and engine (of the engines installed here), loaded from the gallery's
+/// snapshot when the service opens (if one reflects the store's current state of the gallery)
+/// or rebuilt from the store.
 ///
 /// The store is the truth: enrolment commits to the store first and then adds to the index;
 /// deletion erases from the store first and then removes from the index, so a deleted subject
