@@ -37,6 +37,9 @@ public enum ChangeKind: String, Sendable, Hashable, CaseIterable {
 /// One committed change, as the feed records it: which gallery, subject and templates it
 /// touched (identifiers only; a follower reads vectors from the store).
 public struct ChangeFeedEntry: Sendable, Hashable {
+    /// The table entries are kept in (columns `position`, `committed_at_ms`, ...).
+    public static let table = "gallery_changes"
+
     /// Where the change sits in commit order.
     public var position: ChangeFeedPosition
     /// The gallery changed.

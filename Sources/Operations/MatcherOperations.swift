@@ -493,6 +493,37 @@ public final class MatcherOperations: Sendable {
         }
     }
 
+    /// Deletes change-feed entries committed at or before `cutoff`, oldest first, always keeping
+    /// the newest entry (a follower checks its last applied entry against it), and returns how
+    /// many went. A node whose indexes were further behind than that finds its entries gone and
+    /// rebuilds from the store, so this loses nothing; it keeps the feed from growing for ever.
+    @discardableResult
+    public func pruneChangeFeed(committedAtOrBefore cutoff: Date, batchSize: Int = 500) async throws(OperationError) -> Int {
+        let cutoffMilliseconds = Int64((cutoff.timeIntervalSince1970 * 1_000).rounded(.down))
+        var pruned = 0
+        do {
+            let head = try await store.changeFeedHead()
+            while true {
+                let oldest = try await store.records(
+                    in: ChangeFeedEntry.table, orderedBy: "position", after: nil, limit: batchSize)
+                var last: Int64?
+                for row in oldest {
+                    guard case .integer(let position)? = row["position"], case .integer(let committed)? = row["committed_at_ms"],
+                        position < head.rawValue, committed <= cutoffMilliseconds
+                    else { break }
+                    last = position
+                }
+                guard let last else { return pruned }
+                let deleted = try await store.deleteRecords(
+                    in: ChangeFeedEntry.table, matching: [:], where: "position", atMost: last, limit: batchSize)
+                pruned += deleted
+                if deleted == 0 { return pruned }
+            }
+        } catch {
+            throw .identification(.store(error))
+        }
+    }
+
     /// True when some subject's retention ended at or before `date`.
     public func hasExpiredSubjects(asOf date: Date = Date()) async throws(OperationError) -> Bool {
         do { return try await !store.expiredSubjects(asOf: date, limit: 1).isEmpty } catch {

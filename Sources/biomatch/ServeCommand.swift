@@ -48,6 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let port { configuration.port = port }
         for problem in problems { logger.warning("\(problem)") }
         let sweepInterval = environment["BIOMATCH_RETENTION_SWEEP_SECONDS"].flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil } ?? 3_600
+        let feedRetentionDays = environment["BIOMATCH_FEED_RETENTION_DAYS"].flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil } ?? 7
 
         let installation = Installation.fromEnvironment()
         let runtime = try ORTEnvironment(libraryPath: installation.onnxRuntimeLibrary.path)
@@ -95,7 +96,9 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: configuration,
             dependencies: ServerDependencies(operations: operations, health: health, metrics: metrics),
             logger: logger)
-        let sweeper = RetentionSweeperService(operations: operations, interval: .seconds(sweepInterval), logger: logger)
+        let sweeper = RetentionSweeperService(
+            operations: operations, interval: .seconds(sweepInterval), feedRetention: .seconds(feedRetentionDays * 24 * 3_600),
+            logger: logger)
         let follower = IndexFollowerService(service: operations.identification, logger: logger)
         try await BioMatchServer.serviceGroup(
             application: application,

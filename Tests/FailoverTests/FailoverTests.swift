@@ -48,10 +48,6 @@ struct FailoverWithoutLossTests {
             #expect(unexpected.isEmpty, "answers other than 2xx or 503 with Retry-After: \(unexpected.prefix(5))")
             if !unexpected.isEmpty {
                 for node in cluster.nodes { Issue.record("\(node.name)'s log: \(node.process.logTail(characters: 12_000))") }
-                if ProcessInfo.processInfo.environment["HOLD_ON_FAILURE"] != nil {
-                    print("HOLDING: \(cluster.nodes.map { "\($0.name)=\($0.process.pid)" })")
-                    try await Task.sleep(for: .seconds(900))
-                }
             }
 
             let attempts = await record.attempts
@@ -96,10 +92,6 @@ struct FailoverWithoutLossTests {
             #expect(unexpected.isEmpty, "answers other than 2xx or 503 with Retry-After: \(unexpected.prefix(5))")
             if !unexpected.isEmpty {
                 for node in cluster.nodes { Issue.record("\(node.name)'s log: \(node.process.logTail(characters: 12_000))") }
-                if ProcessInfo.processInfo.environment["HOLD_ON_FAILURE"] != nil {
-                    print("HOLDING: \(cluster.nodes.map { "\($0.name)=\($0.process.pid)" })")
-                    try await Task.sleep(for: .seconds(900))
-                }
             }
             let check = try await LossCheck.check(
                 acknowledged: await record.acknowledgedReferences,

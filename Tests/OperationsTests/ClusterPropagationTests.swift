@@ -42,6 +42,42 @@ import Testing
         }
     }
 
+    @Test("old feed entries are pruned down to the newest, and a node behind them rebuilds from the store and misses nothing", arguments: Backend.allCases)
+    func prunedFeedRebuildsLaggingNodes(backend: Backend) async throws {
+        try await SharedDatabase.with(backend) { database in
+            let a = try await database.node()
+            let b = try await database.node()
+            let keys = try await a.keys()
+            _ = try await a.operations.createGallery(GalleryDraft(name: "border", purpose: .immigration), by: keys.admin)
+            _ = try await a.operations.enrol(
+                EnrolmentRequest(gallery: "border", reference: "obama", images: [try Support.photo("obama.jpg")]), by: keys.enroller)
+            try await b.operations.identification.catchUp()
+            #expect(try b.operations.identification.indexedTemplateCount(gallery: "border") == 1)
+            // B stops following; A goes on, and the feed is pruned past where B stopped.
+            for (reference, photo) in [("biden", "biden.jpg"), ("obama-again", "obama3.jpg")] {
+                _ = try await a.operations.enrol(
+                    EnrolmentRequest(gallery: "border", reference: reference, images: [try Support.photo(photo)]), by: keys.enroller)
+            }
+            let head = try await a.operations.store.changeFeedHead()
+            let pruned = try await a.operations.pruneChangeFeed(committedAtOrBefore: Date().addingTimeInterval(60))
+            #expect(pruned == Int(head.rawValue) - 1, "all but the newest entry")
+            let left = try await a.operations.store.changes(after: .origin, limit: 10)
+            #expect(left.map(\.position) == [head])
+            #expect(try await a.operations.pruneChangeFeed(committedAtOrBefore: Date().addingTimeInterval(60)) == 0)
+
+            try await b.operations.identification.catchUp()
+            #expect(b.operations.identification.feedDivergenceCount == 1)
+            #expect(try b.operations.identification.indexedTemplateCount(gallery: "border") == 3)
+            #expect(b.operations.identification.feedPosition == head)
+            // And it follows on from there as usual.
+            _ = try await a.operations.enrol(
+                EnrolmentRequest(gallery: "border", reference: "late", images: [try Support.photo("obama2.jpg")]), by: keys.enroller)
+            try await b.operations.identification.catchUp()
+            #expect(try b.operations.identification.indexedTemplateCount(gallery: "border") == 4)
+            #expect(b.operations.identification.feedDivergenceCount == 1)
+        }
+    }
+
     @Test("once node A acknowledges an erasure, node B's governed search never returns the subject, even before B's index follows", arguments: Backend.allCases)
     func erasureIsNeverReturnedElsewhere(backend: Backend) async throws {
         try await SharedDatabase.with(backend) { database in

@@ -109,7 +109,9 @@ struct OwnServer {
         let searcher = server.keys.searcher.secret
         let search = try server.search()
         #expect(try await client.send(.post, "/v1/search", template: "/v1/search", key: searcher, body: search).status == 200)
-        // /health names the primary this node writes to and the feed position its indexes reflect.
+        // /health names the primary this node writes to and the feed position its indexes reflect
+        // (this in-process server runs no follower: catch up as its follower would).
+        try await server.operations.identification.catchUp()
         let health = try await client.send(.get, "/health", template: "/health")
         #expect(health.json?["storePrimary"]?.stringValue == "\(host.endpoint)")
         let head = try await server.operations.store.changeFeedHead()

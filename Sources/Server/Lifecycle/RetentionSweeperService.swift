@@ -7,7 +7,8 @@ import ServiceLifecycle
 /// Erases subjects whose retention has ended, at start-up and then every `interval`, until the
 /// service group shuts down, on one node of a cluster at a time. Each erasure removes the
 /// subject's rows and index entries and writes its `retentionErasure` audit entry in the same
-/// transaction (see ``MatcherOperations/sweepExpiredSubjects(asOf:batchSize:)``).
+/// transaction (see ``MatcherOperations/sweepExpiredSubjects(asOf:batchSize:stopBy:)``). The same
+/// sweep deletes expired idempotency outcomes and change-feed entries older than `feedRetention`.
 ///
 /// The sweep runs only while this node holds the store's ``WorkLease`` named
 /// ``LeaseSettings/name``: every node claims it every third of its duration, the holder renews
@@ -47,17 +48,22 @@ public struct RetentionSweeperService: Service {
     let operations: MatcherOperations
     let interval: Duration
     let lease: LeaseSettings
+    /// How long change-feed entries are kept (the same sweep deletes older ones, and expired
+    /// idempotency outcomes): a node whose indexes lag further rebuilds them from the store.
+    let feedRetention: Duration
     let logger: Logger
     let onSweep: (@Sendable ([SubjectErasure]) -> Void)?
 
     /// A sweeper over `operations`, running every `interval` while it holds `lease`;
     /// `onSweep` (metrics, tests) is told of each sweep this node made.
     public init(
-        operations: MatcherOperations, interval: Duration, lease: LeaseSettings = LeaseSettings(), logger: Logger,
+        operations: MatcherOperations, interval: Duration, lease: LeaseSettings = LeaseSettings(),
+        feedRetention: Duration = .seconds(7 * 24 * 3_600), logger: Logger,
         onSweep: (@Sendable ([SubjectErasure]) -> Void)? = nil
     ) {
         self.operations = operations
         self.interval = interval
+        self.feedRetention = feedRetention
         self.lease = lease
         self.logger = logger
         self.onSweep = onSweep
@@ -101,6 +107,11 @@ public struct RetentionSweeperService: Service {
                         let pruned = try await operations.idempotency.pruneExpired(now: now)
                         if pruned > 0 {
                             logger.info("expired idempotency outcomes deleted", metadata: ["idempotency.pruned": "\(pruned)"])
+                        }
+                        let cutoff = now.addingTimeInterval(-Double(feedRetention.components.seconds))
+                        let entries = try await operations.pruneChangeFeed(committedAtOrBefore: cutoff)
+                        if entries > 0 {
+                            logger.info("old change-feed entries deleted", metadata: ["feed.pruned": "\(entries)"])
                         }
                     }
                 } catch {
