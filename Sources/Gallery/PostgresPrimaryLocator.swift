@@ -427,7 +427,11 @@ public final class PostgresPrimaryLocator: Sendable {
             if state.clients[chosen] == nil {
                 let client = PostgresClient(
                     configuration: location.clientConfiguration(for: location.endpoints[chosen]), backgroundLogger: logger)
-                state.clients[chosen] = HostClient(client: client, runner: Task { await client.run() })
+                // Detached: a task created inside a ServiceLifecycle service (a request, the
+                // follower) inherits its graceful shutdown, and PostgresClient.run() ends at a
+                // graceful shutdown, which closed the pool before the sweeper released its lease
+                // and the snapshots were written. ``close()`` ends the runners.
+                state.clients[chosen] = HostClient(client: client, runner: Task.detached { await client.run() })
             }
             state.primary = chosen
             state.generation += 1

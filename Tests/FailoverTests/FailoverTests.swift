@@ -60,6 +60,13 @@ struct FailoverWithoutLossTests {
             let refused = attempts.count { if case .answered(503, _) = $0.outcome { true } else { false } }
             print("failover (synchronous): \(await record.acknowledgements) acknowledged, \(refused) answered 503 with Retry-After, \(await record.unresolved.count) unresolved at the end; \(figures.joined(separator: ", "))")
 
+            // A graceful stop after the failover still has its store (the pools found after the
+            // failover must not end with the graceful shutdown itself): the snapshot is written.
+            await cluster.nodes[0].process.stop()
+            let log = cluster.nodes[0].process.logTail(characters: 4_000)
+            #expect(log.contains("index snapshot written"), "\(log)")
+            #expect(!log.contains("poolShutdown"), "\(log)")
+
             // A broken chain ends `audit verify` with a non-zero status, which throws here.
             _ = try await ChildProcess.run(
                 [ServeNode.binary.path, "audit", "verify", "--store", cluster.pair.storeURL], in: cluster.folder)
