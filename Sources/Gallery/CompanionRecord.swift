@@ -147,3 +147,17 @@ extension SchemaMigration {
     /// The prefix of the store's own migration identifiers.
     static let reservedPrefix = "gallery."
 }
+
+/// The checks both stores make before reading or deleting companion rows: identifiers that are
+/// safe to quote into SQL, and a page size within bounds.
+enum CompanionQuery {
+    static func validate(
+        table: String, rangeColumn: String, rangeRole: String = "companion sequence column", matching: [String: StoreValue],
+        limit: Int
+    ) throws(GalleryError) {
+        try SQLIdentifier.validate(table, role: "companion table")
+        try SQLIdentifier.validate(rangeColumn, role: rangeRole)
+        for column in matching.keys { try SQLIdentifier.validate(column, role: "companion column") }
+        try InputValidation.validate(pageSize: limit, field: "limit", maximum: InputValidation.maximumPageSize)
+    }
+}

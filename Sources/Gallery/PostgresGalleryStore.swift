@@ -613,23 +613,12 @@ public final class PostgresGalleryStore: GalleryStore {
     public func records(
         in table: String, matching: [String: StoreValue], orderedBy sequenceColumn: String, after: Int64?, limit: Int
     ) async throws(GalleryError) -> [StoreRow] {
-        try SQLIdentifier.validate(table, role: "companion table")
-        try SQLIdentifier.validate(sequenceColumn, role: "companion sequence column")
-        for column in matching.keys { try SQLIdentifier.validate(column, role: "companion column") }
-        try InputValidation.validate(pageSize: limit, field: "limit", maximum: InputValidation.maximumPageSize)
-        let filters = matching.sorted { $0.key < $1.key }
+        try CompanionQuery.validate(table: table, rangeColumn: sequenceColumn, matching: matching, limit: limit)
         return try await read("reading records") { connection, logger in
-            var bindings = PostgresBindings(capacity: filters.count + 2)
+            var bindings = PostgresBindings(capacity: matching.count + 2)
             bindings.append(after ?? Int64.min)
             var conditions = ["\"\(sequenceColumn)\" > $1"]
-            for (column, value) in filters {
-                if value == .null {
-                    conditions.append("\"\(column)\" IS NULL")
-                } else {
-                    try Self.bind(value, to: &bindings)
-                    conditions.append("\"\(column)\" = $\(bindings.count)")
-                }
-            }
+            try Self.appendEqualities(matching, to: &conditions, bindings: &bindings)
             bindings.append(Int64(limit))
             let query = PostgresQuery(
                 unsafeSQL: """
@@ -648,23 +637,13 @@ public final class PostgresGalleryStore: GalleryStore {
     public func deleteRecords(
         in table: String, matching: [String: StoreValue], where column: String, atMost: Int64, limit: Int
     ) async throws(GalleryError) -> Int {
-        try SQLIdentifier.validate(table, role: "companion table")
-        try SQLIdentifier.validate(column, role: "companion column")
-        for column in matching.keys { try SQLIdentifier.validate(column, role: "companion column") }
-        try InputValidation.validate(pageSize: limit, field: "limit", maximum: InputValidation.maximumPageSize)
-        let filters = matching.sorted { $0.key < $1.key }
+        try CompanionQuery.validate(
+            table: table, rangeColumn: column, rangeRole: "companion column", matching: matching, limit: limit)
         return try await write("deleting expired records") { connection, logger in
-            var bindings = PostgresBindings(capacity: filters.count + 2)
+            var bindings = PostgresBindings(capacity: matching.count + 2)
             bindings.append(atMost)
             var conditions = ["\"\(column)\" <= $1"]
-            for (name, value) in filters {
-                if value == .null {
-                    conditions.append("\"\(name)\" IS NULL")
-                } else {
-                    try Self.bind(value, to: &bindings)
-                    conditions.append("\"\(name)\" = $\(bindings.count)")
-                }
-            }
+            try Self.appendEqualities(matching, to: &conditions, bindings: &bindings)
             bindings.append(Int64(limit))
             // DELETE has no LIMIT: delete by ctid from a limited select.
             let query = PostgresQuery(
@@ -677,6 +656,21 @@ public final class PostgresGalleryStore: GalleryStore {
             var deleted = 0
             for try await _ in try await connection.query(query, logger: logger) { deleted += 1 }
             return deleted
+        }
+    }
+
+    /// Appends `"column" = $n` (or `IS NULL`) for each filter, its value to `bindings`, sorted by
+    /// column so the same filter always gives the same statement.
+    private static func appendEqualities(
+        _ matching: [String: StoreValue], to conditions: inout [String], bindings: inout PostgresBindings
+    ) throws {
+        for (column, value) in matching.sorted(by: { $0.key < $1.key }) {
+            if value == .null {
+                conditions.append("\"\(column)\" IS NULL")
+            } else {
+                try bind(value, to: &bindings)
+                conditions.append("\"\(column)\" = $\(bindings.count)")
+            }
         }
     }
 

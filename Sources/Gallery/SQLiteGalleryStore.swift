@@ -534,22 +534,10 @@ public final class SQLiteGalleryStore: GalleryStore {
     public func records(
         in table: String, matching: [String: StoreValue], orderedBy sequenceColumn: String, after: Int64?, limit: Int
     ) async throws(GalleryError) -> [StoreRow] {
-        try SQLIdentifier.validate(table, role: "companion table")
-        try SQLIdentifier.validate(sequenceColumn, role: "companion sequence column")
-        for column in matching.keys { try SQLIdentifier.validate(column, role: "companion column") }
-        try InputValidation.validate(pageSize: limit, field: "limit", maximum: InputValidation.maximumPageSize)
-        // Sorted so the same filter always gives the same statement (and statement cache entry).
-        let filters = matching.sorted { $0.key < $1.key }
+        try CompanionQuery.validate(table: table, rangeColumn: sequenceColumn, matching: matching, limit: limit)
         var conditions = ["\"\(sequenceColumn)\" > ?"]
         var values: [(any DatabaseValueConvertible)?] = [after ?? Int64.min]
-        for (column, value) in filters {
-            if value == .null {
-                conditions.append("\"\(column)\" IS NULL")
-            } else {
-                conditions.append("\"\(column)\" = ?")
-                values.append(Self.databaseValue(value))
-            }
-        }
+        Self.appendEqualities(matching, to: &conditions, values: &values)
         values.append(limit)
         let sql = """
             SELECT * FROM "\(table)" WHERE \(conditions.joined(separator: " AND "))
@@ -564,20 +552,11 @@ public final class SQLiteGalleryStore: GalleryStore {
     public func deleteRecords(
         in table: String, matching: [String: StoreValue], where column: String, atMost: Int64, limit: Int
     ) async throws(GalleryError) -> Int {
-        try SQLIdentifier.validate(table, role: "companion table")
-        try SQLIdentifier.validate(column, role: "companion column")
-        for column in matching.keys { try SQLIdentifier.validate(column, role: "companion column") }
-        try InputValidation.validate(pageSize: limit, field: "limit", maximum: InputValidation.maximumPageSize)
+        try CompanionQuery.validate(
+            table: table, rangeColumn: column, rangeRole: "companion column", matching: matching, limit: limit)
         var conditions = ["\"\(column)\" <= ?"]
         var values: [(any DatabaseValueConvertible)?] = [atMost]
-        for (name, value) in matching.sorted(by: { $0.key < $1.key }) {
-            if value == .null {
-                conditions.append("\"\(name)\" IS NULL")
-            } else {
-                conditions.append("\"\(name)\" = ?")
-                values.append(Self.databaseValue(value))
-            }
-        }
+        Self.appendEqualities(matching, to: &conditions, values: &values)
         values.append(limit)
         // SQLite's DELETE has no LIMIT unless built with it: delete by rowid from a limited select.
         let sql = """
@@ -588,6 +567,21 @@ public final class SQLiteGalleryStore: GalleryStore {
         return try await write("deleting expired records") { db in
             try db.execute(sql: sql, arguments: arguments)
             return db.changesCount
+        }
+    }
+
+    /// Appends `"column" = ?` (or `IS NULL`) for each filter, its value to `values`; sorted by
+    /// column so the same filter always gives the same statement (and statement cache entry).
+    private static func appendEqualities(
+        _ matching: [String: StoreValue], to conditions: inout [String], values: inout [(any DatabaseValueConvertible)?]
+    ) {
+        for (column, value) in matching.sorted(by: { $0.key < $1.key }) {
+            if value == .null {
+                conditions.append("\"\(column)\" IS NULL")
+            } else {
+                conditions.append("\"\(column)\" = ?")
+                values.append(databaseValue(value))
+            }
         }
     }
 

@@ -190,7 +190,7 @@ public struct IdempotencyRecords: Sendable {
     }
 
     private static func row(key: Key, fingerprint: String, response: StoredResponse, now: Date) -> StoreRow {
-        let created = Int64((now.timeIntervalSince1970 * 1_000).rounded())
+        let created = milliseconds(now)
         let (seconds, _) = lifetime.components
         return [
             "api_key_id": .integer(key.apiKeyID), "idempotency_key": .text(key.value),
