@@ -22,7 +22,8 @@ public struct ChangeFeedPosition: RawRepresentable, Hashable, Comparable, Sendab
 public enum ChangeKind: String, Sendable, Hashable, CaseIterable {
     /// A gallery was created.
     case galleryCreated = "gallery-created"
-    /// A gallery's operating threshold changed.
+    /// A gallery's settings changed: its operating threshold, engines or calibration (the
+    /// stored name is that of its first use, which the feed table's check constraint lists).
     case thresholdChanged = "threshold-changed"
     /// A gallery and everything in it was erased.
     case galleryDeleted = "gallery-deleted"
@@ -95,6 +96,8 @@ struct PendingChange: Sendable {
             self.init(gallery: record.id, kind: .galleryCreated)
         case let .thresholdChanged(record, _):
             self.init(gallery: record.id, kind: .thresholdChanged)
+        case let .galleryReconfigured(receipt):
+            self.init(gallery: receipt.gallery.id, kind: .thresholdChanged)
         case let .galleryDeleted(erasure):
             self.init(gallery: erasure.gallery.id, kind: .galleryDeleted)
         case let .subjectEnrolled(enrolled):

@@ -32,6 +32,8 @@ public enum GalleryChange: Sendable, Hashable {
     case templatesAdded(subject: SubjectRecord, templates: [TemplateRecord])
     /// A subject and its templates were erased.
     case subjectDeleted(SubjectErasure)
+    /// A gallery's engines or settings changed.
+    case galleryReconfigured(GalleryReconfigurationReceipt)
 }
 
 /// What a ``CompanionRecord`` builder sees, inside the transaction.

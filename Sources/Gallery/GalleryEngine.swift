@@ -17,17 +17,25 @@ public struct GalleryEngine: Codable, Sendable, Hashable {
     /// Euclidean engine); nil for the gallery's default engine, whose threshold is the gallery's
     /// ``GalleryRecord/operatingThreshold``.
     public var operatingThreshold: Float?
+    /// The job making this engine's templates for subjects enrolled before it was added; while
+    /// set, the engine is not searched (its index is incomplete). Nil once the job has finished.
+    public var templatingJob: String?
 
     /// An engine entry from its parts.
     public init(
-        identifier: String, templateModel: String, templateLength: Int, unitLength: Bool, operatingThreshold: Float? = nil
+        identifier: String, templateModel: String, templateLength: Int, unitLength: Bool, operatingThreshold: Float? = nil,
+        templatingJob: String? = nil
     ) {
         self.identifier = identifier
         self.templateModel = templateModel
         self.templateLength = templateLength
         self.unitLength = unitLength
         self.operatingThreshold = operatingThreshold
+        self.templatingJob = templatingJob
     }
+
+    /// True while the engine's templating job runs.
+    public var isTemplating: Bool { templatingJob != nil }
 
     /// The identifier galleries made before engines were named are given (they hold SFace templates).
     public static let legacyIdentifier = "sface"

@@ -104,14 +104,17 @@ public struct GalleryRecord: Codable, Sendable, Hashable, Identifiable {
     public var engines: [GalleryEngine]
     /// The identifier of the engine searches and verifications use when they name none.
     public var defaultEngine: String
+    /// Settings beyond engines and threshold (kept images, fusion calibration).
+    public var settings: GallerySettings
 
     /// Creates a record; stores build these, callers use ``NewGallery``. Without `engines`, the
     /// gallery has the single legacy SFace engine whose templates carry `modelIdentifier`.
     public init(
         id: ID, name: String, description: String, purpose: GalleryPurpose, retention: RetentionPolicy,
         operatingThreshold: Float, modelIdentifier: String, createdAt: Date, engines: [GalleryEngine] = [],
-        defaultEngine: String? = nil
+        defaultEngine: String? = nil, settings: GallerySettings = GallerySettings()
     ) {
+        self.settings = settings
         self.id = id
         self.name = name
         self.description = description

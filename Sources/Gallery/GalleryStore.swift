@@ -27,6 +27,14 @@ public protocol GalleryStore: Sendable {
         _ threshold: Float, of gallery: GalleryRecord.ID, companion: CompanionRecord?
     ) async throws(GalleryError) -> GalleryRecord
 
+    /// Changes a gallery's engines or settings (see ``GalleryRecord/reconfigured(by:)`` for what
+    /// is refused) in one transaction. Dropping an engine deletes every template it made in the
+    /// gallery. A change to the engines advances the gallery's revision; its feed entry is a
+    /// ``ChangeKind/thresholdChanged`` (settings changed), on which followers re-read the gallery.
+    func reconfigureGallery(
+        _ id: GalleryRecord.ID, _ change: GalleryReconfiguration, companion: CompanionRecord?
+    ) async throws(GalleryError) -> GalleryReconfigurationReceipt
+
     /// Erases a gallery with all its subjects and templates.
     func deleteGallery(_ id: GalleryRecord.ID, companion: CompanionRecord?) async throws(GalleryError) -> GalleryErasure
 
@@ -47,6 +55,16 @@ public protocol GalleryStore: Sendable {
     func addTemplates(
         _ templates: [NewTemplate], to subject: SubjectRecord.ID, companion: CompanionRecord?
     ) async throws(GalleryError) -> [TemplateRecord]
+
+    /// Adds templates to enrolled subjects of one gallery in one transaction, all or none, and
+    /// returns those stored by subject. A template is skipped when its subject already holds a
+    /// template of the same tag made from the same source image, and so is a subject erased
+    /// since (so repeating an addition after a crash never duplicates a template). Each subject
+    /// given templates is one ``GalleryChange/templatesAdded(subject:templates:)`` in the feed;
+    /// `companion` is appended once, after them, with no change in its context.
+    func addMissingTemplates(
+        _ additions: [TemplateAddition], in gallery: GalleryRecord.ID, companion: CompanionRecord?
+    ) async throws(GalleryError) -> [SubjectRecord.ID: [TemplateRecord]]
 
     /// A subject with all its templates.
     func subject(_ id: SubjectRecord.ID) async throws(GalleryError) -> EnrolledSubject
@@ -138,6 +156,13 @@ public protocol GalleryStore: Sendable {
     func records(
         in table: String, matching: [String: StoreValue], orderedBy sequenceColumn: String, after: Int64?, limit: Int
     ) async throws(GalleryError) -> [StoreRow]
+
+    /// The row of a companion table whose columns equal `matching` with the largest
+    /// `sequenceColumn`, or nil when none matches (the latest state of something kept as a
+    /// sequence of rows, say a job's progress).
+    func lastRecord(
+        in table: String, matching: [String: StoreValue], orderedBy sequenceColumn: String
+    ) async throws(GalleryError) -> StoreRow?
 
     /// Deletes up to `limit` rows of a companion table whose columns equal the values in
     /// `matching` and whose integer `column` is at most `atMost` (rows that expired), and returns

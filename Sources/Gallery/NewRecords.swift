@@ -29,6 +29,8 @@ public struct NewGallery: Sendable, Hashable {
     public var engines: [GalleryEngine]
     /// The engine used when a search names none; one of ``engines``.
     public var defaultEngine: String
+    /// Further settings (kept enrolment images, fusion calibration).
+    public var settings: GallerySettings = GallerySettings()
 
     /// Describes a gallery of one SFace-compatible engine whose templates carry `modelIdentifier`.
     public init(

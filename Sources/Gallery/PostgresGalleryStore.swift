@@ -160,6 +160,7 @@ public final class PostgresGalleryStore: GalleryStore {
             }
             let id: Int64
             let engines = try GalleryEngineMigration.encode(gallery.engines)
+            let settings = try GallerySettingsMigration.encode(gallery.settings)
             do {
                 id = try await Self.single(
                     Int64.self,
@@ -167,10 +168,10 @@ public final class PostgresGalleryStore: GalleryStore {
                         """
                         INSERT INTO galleries
                             (name, description, purpose, retention_days, operating_threshold, model_identifier,
-                             created_at_ms, engines, default_engine)
+                             created_at_ms, engines, default_engine, settings)
                         VALUES (\(gallery.name), \(gallery.description), \(gallery.purpose.rawValue),
                                 \(gallery.retention.days.map { Int64($0) }), \(gallery.operatingThreshold),
-                                \(gallery.modelIdentifier), \(createdAt), \(engines), \(gallery.defaultEngine))
+                                \(gallery.modelIdentifier), \(createdAt), \(engines), \(gallery.defaultEngine), \(settings))
                         RETURNING id
                         """, logger: logger))
             } catch where Self.violates("galleries_name_unique", error) {
@@ -180,7 +181,7 @@ public final class PostgresGalleryStore: GalleryStore {
                 id: .init(id), name: gallery.name, description: gallery.description, purpose: gallery.purpose,
                 retention: gallery.retention, operatingThreshold: gallery.operatingThreshold,
                 modelIdentifier: gallery.modelIdentifier, createdAt: StorageEncoding.date(milliseconds: createdAt),
-                engines: gallery.engines, defaultEngine: gallery.defaultEngine)
+                engines: gallery.engines, defaultEngine: gallery.defaultEngine, settings: gallery.settings)
             try await Self.append(companion, change: .galleryCreated(record), connection, logger)
             try await Self.recordChanges([PendingChange(.galleryCreated(record))], connection, logger)
             return record
@@ -231,6 +232,35 @@ public final class PostgresGalleryStore: GalleryStore {
             try await Self.append(companion, change: change, connection, logger)
             try await Self.recordChanges([PendingChange(change)], connection, logger)
             return record
+        }
+    }
+
+    public func reconfigureGallery(
+        _ id: GalleryRecord.ID, _ change: GalleryReconfiguration, companion: CompanionRecord?
+    ) async throws(GalleryError) -> GalleryReconfigurationReceipt {
+        if let companion { try SQLIdentifier.validate(companion) }
+        return try await write("reconfiguring a gallery") { connection, logger in
+            let current = try await Self.requireGallery(connection, logger, id, lock: "FOR UPDATE")
+            let updated = try current.reconfigured(by: change)
+            var removed = 0
+            if case let .dropEngine(identifier) = change, let entry = current.engine(named: identifier) {
+                let rows = try await connection.query(
+                    """
+                    DELETE FROM templates WHERE gallery_id = \(id.rawValue) AND model_identifier = \(entry.templateModel)
+                    RETURNING 1
+                    """, logger: logger
+                ).collect()
+                removed = rows.count
+            }
+            let engines = try GalleryEngineMigration.encode(updated.engines)
+            let settings = try GallerySettingsMigration.encode(updated.settings)
+            try await connection.query(
+                "UPDATE galleries SET engines = \(engines), settings = \(settings) WHERE id = \(id.rawValue)", logger: logger)
+            if change.changesEngines { try await Self.bumpRevision(of: id, connection, logger) }
+            let receipt = GalleryReconfigurationReceipt(gallery: updated, change: change, removedTemplates: removed)
+            try await Self.append(companion, change: .galleryReconfigured(receipt), connection, logger)
+            try await Self.recordChanges([PendingChange(.galleryReconfigured(receipt))], connection, logger)
+            return receipt
         }
     }
 
@@ -335,6 +365,57 @@ public final class PostgresGalleryStore: GalleryStore {
             try await Self.append(companion, change: change, connection, logger)
             try await Self.recordChanges([PendingChange(change)], connection, logger)
             return stored
+        }
+    }
+
+    public func addMissingTemplates(
+        _ additions: [TemplateAddition], in gallery: GalleryRecord.ID, companion: CompanionRecord?
+    ) async throws(GalleryError) -> [SubjectRecord.ID: [TemplateRecord]] {
+        for addition in additions { try InputValidation.validate(addition.templates) }
+        if let companion { try SQLIdentifier.validate(companion) }
+        let now = StorageEncoding.milliseconds(Date())
+        return try await write("adding missing templates") { connection, logger in
+            // The gallery row first, then each subject: the order every writer takes them in.
+            let galleryRecord = try await Self.requireGallery(connection, logger, gallery, lock: "FOR UPDATE")
+            var added: [SubjectRecord.ID: [TemplateRecord]] = [:]
+            var changes: [PendingChange] = []
+            for addition in additions {
+                try InputValidation.checkModels(of: addition.templates, against: galleryRecord)
+                let rows = try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            SELECT \(PostgresSchema.subjectColumns) FROM subjects WHERE id = $1 AND gallery_id = $2 FOR UPDATE
+                            """,
+                        binds: {
+                            var binds = PostgresBindings(capacity: 2)
+                            binds.append(addition.subject.rawValue)
+                            binds.append(gallery.rawValue)
+                            return binds
+                        }()),
+                    logger: logger
+                ).collect()
+                guard let row = rows.first else { continue }
+                var subject = try Self.subjectRecord(row)
+                var held = Set<TemplateOrigin>()
+                for try await (model, digest) in try await connection.query(
+                    "SELECT model_identifier, source_image_sha256 FROM templates WHERE subject_id = \(addition.subject.rawValue)",
+                    logger: logger
+                ).decode((String, String).self) {
+                    held.insert(TemplateOrigin(model: model, sourceImageSHA256: digest))
+                }
+                let missing = addition.templates.filter { !held.contains(TemplateOrigin($0)) }
+                guard !missing.isEmpty else { continue }
+                let stored = try await Self.insert(missing, for: subject, enrolledAt: now, connection, logger)
+                try await connection.query(
+                    "UPDATE subjects SET updated_at_ms = \(now) WHERE id = \(addition.subject.rawValue)", logger: logger)
+                subject.updatedAt = StorageEncoding.date(milliseconds: now)
+                added[subject.id] = stored
+                changes.append(PendingChange(.templatesAdded(subject: subject, templates: stored)))
+            }
+            if !changes.isEmpty { try await Self.bumpRevision(of: gallery, connection, logger) }
+            try await Self.append(companion, change: nil, connection, logger)
+            try await Self.recordChanges(changes, connection, logger)
+            return added
         }
     }
 
@@ -634,6 +715,28 @@ public final class PostgresGalleryStore: GalleryStore {
         }
     }
 
+    public func lastRecord(
+        in table: String, matching: [String: StoreValue], orderedBy sequenceColumn: String
+    ) async throws(GalleryError) -> StoreRow? {
+        try CompanionQuery.validate(table: table, rangeColumn: sequenceColumn, matching: matching, limit: 1)
+        return try await read("reading a record") { connection, logger in
+            var bindings = PostgresBindings(capacity: matching.count)
+            var conditions = ["TRUE"]
+            try Self.appendEqualities(matching, to: &conditions, bindings: &bindings)
+            let query = PostgresQuery(
+                unsafeSQL: """
+                    SELECT * FROM "\(table)" WHERE \(conditions.joined(separator: " AND "))
+                    ORDER BY "\(sequenceColumn)" DESC LIMIT 1
+                    """,
+                binds: bindings)
+            var rows: [StoreRow] = []
+            for try await row in try await connection.query(query, logger: logger) {
+                rows.append(try Self.storeRow(row))
+            }
+            return rows.first
+        }
+    }
+
     public func deleteRecords(
         in table: String, matching: [String: StoreValue], where column: String, atMost: Int64, limit: Int
     ) async throws(GalleryError) -> Int {
@@ -886,13 +989,14 @@ public final class PostgresGalleryStore: GalleryStore {
     // MARK: - Decoding
 
     private static func galleryRecord(_ row: PostgresRow) throws -> GalleryRecord {
-        let (id, name, description, purpose, retentionDays, threshold, model, createdAt, engines, defaultEngine) =
-            try row.decode((Int64, String, String, String, Int64?, Float, String, Int64, String, String).self)
+        let (id, name, description, purpose, retentionDays, threshold, model, createdAt, engines, defaultEngine, settings) =
+            try row.decode((Int64, String, String, String, Int64?, Float, String, Int64, String, String, String).self)
         return GalleryRecord(
             id: .init(id), name: name, description: description, purpose: try StorageEncoding.purpose(purpose),
             retention: StorageEncoding.retention(days: retentionDays), operatingThreshold: threshold,
             modelIdentifier: model, createdAt: StorageEncoding.date(milliseconds: createdAt),
-            engines: try GalleryEngineMigration.decode(engines, modelIdentifier: model), defaultEngine: defaultEngine)
+            engines: try GalleryEngineMigration.decode(engines, modelIdentifier: model), defaultEngine: defaultEngine,
+            settings: try GallerySettingsMigration.decode(settings))
     }
 
     private static func subjectRecord(_ row: PostgresRow) throws -> SubjectRecord {

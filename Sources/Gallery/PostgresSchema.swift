@@ -1,7 +1,7 @@
 /// The PostgreSQL schema, as versioned migrations recorded in `schema_migrations`. A shipped
 /// migration is never edited: later changes are new migrations appended to ``migrations``.
 enum PostgresSchema {
-    static let migrations: [SchemaMigration] = [version1, version2, version3, version4, version5]
+    static let migrations: [SchemaMigration] = [version1, version2, version3, version4, version5, version6]
 
     /// The same tables as ``SQLiteSchema/version1``: times in integer milliseconds since 1970
     /// UTC, vectors as 512-byte bytea of little-endian Float32, attributes and quality as JSON text.
@@ -98,4 +98,8 @@ enum PostgresSchema {
     /// ``GalleryEngineMigration``.
     static let version5 = SchemaMigration(
         identifier: GalleryEngineMigration.identifier, statements: GalleryEngineMigration.statements(text: "text"))
+
+    /// The settings column of ``SQLiteSchema/version6``.
+    static let version6 = SchemaMigration(
+        identifier: GallerySettingsMigration.identifier, statements: GallerySettingsMigration.statements(text: "text"))
 }

@@ -147,19 +147,20 @@ public final class SQLiteGalleryStore: GalleryStore {
                 sql: """
                     INSERT INTO galleries
                         (name, description, purpose, retention_days, operating_threshold, model_identifier, created_at_ms,
-                         engines, default_engine)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                         engines, default_engine, settings)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     gallery.name, gallery.description, gallery.purpose.rawValue, gallery.retention.days.map { Int64($0) },
                     Double(gallery.operatingThreshold), gallery.modelIdentifier, createdAt,
                     try GalleryEngineMigration.encode(gallery.engines), gallery.defaultEngine,
+                    try GallerySettingsMigration.encode(gallery.settings),
                 ])
             let record = GalleryRecord(
                 id: .init(db.lastInsertedRowID), name: gallery.name, description: gallery.description,
                 purpose: gallery.purpose, retention: gallery.retention, operatingThreshold: gallery.operatingThreshold,
                 modelIdentifier: gallery.modelIdentifier, createdAt: StorageEncoding.date(milliseconds: createdAt),
-                engines: gallery.engines, defaultEngine: gallery.defaultEngine)
+                engines: gallery.engines, defaultEngine: gallery.defaultEngine, settings: gallery.settings)
             try Self.append(companion, change: .galleryCreated(record), db)
             try Self.recordChanges([PendingChange(.galleryCreated(record))], db)
             return record
@@ -202,6 +203,34 @@ public final class SQLiteGalleryStore: GalleryStore {
             try Self.append(companion, change: change, db)
             try Self.recordChanges([PendingChange(change)], db)
             return record
+        }
+    }
+
+    public func reconfigureGallery(
+        _ id: GalleryRecord.ID, _ change: GalleryReconfiguration, companion: CompanionRecord?
+    ) async throws(GalleryError) -> GalleryReconfigurationReceipt {
+        if let companion { try SQLIdentifier.validate(companion) }
+        return try await write("reconfiguring a gallery") { db in
+            let current = try Self.requireGallery(db, id)
+            let updated = try current.reconfigured(by: change)
+            var removed = 0
+            if case let .dropEngine(identifier) = change, let entry = current.engine(named: identifier) {
+                try db.execute(
+                    sql: "DELETE FROM templates WHERE gallery_id = ? AND model_identifier = ?",
+                    arguments: [id.rawValue, entry.templateModel])
+                removed = db.changesCount
+            }
+            try db.execute(
+                sql: "UPDATE galleries SET engines = ?, settings = ? WHERE id = ?",
+                arguments: [
+                    try GalleryEngineMigration.encode(updated.engines), try GallerySettingsMigration.encode(updated.settings),
+                    id.rawValue,
+                ])
+            if change.changesEngines { try Self.bumpRevision(of: id, db) }
+            let receipt = GalleryReconfigurationReceipt(gallery: updated, change: change, removedTemplates: removed)
+            try Self.append(companion, change: .galleryReconfigured(receipt), db)
+            try Self.recordChanges([PendingChange(.galleryReconfigured(receipt))], db)
+            return receipt
         }
     }
 
@@ -290,6 +319,44 @@ public final class SQLiteGalleryStore: GalleryStore {
             try Self.append(companion, change: change, db)
             try Self.recordChanges([PendingChange(change)], db)
             return stored
+        }
+    }
+
+    public func addMissingTemplates(
+        _ additions: [TemplateAddition], in gallery: GalleryRecord.ID, companion: CompanionRecord?
+    ) async throws(GalleryError) -> [SubjectRecord.ID: [TemplateRecord]] {
+        for addition in additions { try InputValidation.validate(addition.templates) }
+        if let companion { try SQLIdentifier.validate(companion) }
+        let now = StorageEncoding.milliseconds(Date())
+        return try await write("adding missing templates") { db in
+            let galleryRecord = try Self.requireGallery(db, gallery)
+            var added: [SubjectRecord.ID: [TemplateRecord]] = [:]
+            var changes: [PendingChange] = []
+            for addition in additions {
+                try InputValidation.checkModels(of: addition.templates, against: galleryRecord)
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT \(SQLiteSchema.subjectColumns) FROM subjects WHERE id = ? AND gallery_id = ?",
+                    arguments: [addition.subject.rawValue, gallery.rawValue])
+                guard let row else { continue }
+                var subject = try Self.subjectRecord(row)
+                let held = Set(
+                    try Row.fetchAll(
+                        db, sql: "SELECT model_identifier, source_image_sha256 FROM templates WHERE subject_id = ?",
+                        arguments: [addition.subject.rawValue]
+                    ).map { TemplateOrigin(model: $0["model_identifier"], sourceImageSHA256: $0["source_image_sha256"]) })
+                let missing = addition.templates.filter { !held.contains(TemplateOrigin($0)) }
+                guard !missing.isEmpty else { continue }
+                let stored = try Self.insert(missing, for: subject, enrolledAt: now, db)
+                try db.execute(
+                    sql: "UPDATE subjects SET updated_at_ms = ? WHERE id = ?", arguments: [now, addition.subject.rawValue])
+                subject.updatedAt = StorageEncoding.date(milliseconds: now)
+                added[subject.id] = stored
+                changes.append(PendingChange(.templatesAdded(subject: subject, templates: stored)))
+            }
+            if !changes.isEmpty { try Self.bumpRevision(of: gallery, db) }
+            try Self.append(companion, change: nil, db)
+            try Self.recordChanges(changes, db)
+            return added
         }
     }
 
@@ -549,6 +616,23 @@ public final class SQLiteGalleryStore: GalleryStore {
         }
     }
 
+    public func lastRecord(
+        in table: String, matching: [String: StoreValue], orderedBy sequenceColumn: String
+    ) async throws(GalleryError) -> StoreRow? {
+        try CompanionQuery.validate(table: table, rangeColumn: sequenceColumn, matching: matching, limit: 1)
+        var conditions = ["1 = 1"]
+        var values: [(any DatabaseValueConvertible)?] = []
+        Self.appendEqualities(matching, to: &conditions, values: &values)
+        let sql = """
+            SELECT * FROM "\(table)" WHERE \(conditions.joined(separator: " AND "))
+            ORDER BY "\(sequenceColumn)" DESC LIMIT 1
+            """
+        let arguments = StatementArguments(values)
+        return try await read("reading a record") { db in
+            try Row.fetchOne(db, sql: sql, arguments: arguments).map(Self.storeRow)
+        }
+    }
+
     public func deleteRecords(
         in table: String, matching: [String: StoreValue], where column: String, atMost: Int64, limit: Int
     ) async throws(GalleryError) -> Int {
@@ -728,7 +812,7 @@ public final class SQLiteGalleryStore: GalleryStore {
             modelIdentifier: row["model_identifier"],
             createdAt: StorageEncoding.date(milliseconds: row["created_at_ms"]),
             engines: try GalleryEngineMigration.decode(row["engines"], modelIdentifier: row["model_identifier"]),
-            defaultEngine: row["default_engine"])
+            defaultEngine: row["default_engine"], settings: try GallerySettingsMigration.decode(row["settings"]))
     }
 
     private static func subjectRecord(_ row: Row) throws -> SubjectRecord {

@@ -1,7 +1,7 @@
 /// The SQLite schema, as versioned migrations. A shipped migration is never edited: later
 /// changes are new migrations appended to ``migrations``.
 enum SQLiteSchema {
-    static let migrations: [SchemaMigration] = [version1, version2, version3, version4, version5]
+    static let migrations: [SchemaMigration] = [version1, version2, version3, version4, version5, version6]
 
     /// Galleries, subjects and templates. Times are integer milliseconds since 1970 UTC;
     /// vectors are 128 little-endian Float32 values; attributes and quality are JSON text.
@@ -72,7 +72,7 @@ enum SQLiteSchema {
     static let bumpRevision = "UPDATE galleries SET revision = revision + 1 WHERE id = ?"
 
     static let galleryColumns =
-        "id, name, description, purpose, retention_days, operating_threshold, model_identifier, created_at_ms, engines, default_engine"
+        "id, name, description, purpose, retention_days, operating_threshold, model_identifier, created_at_ms, engines, default_engine, settings"
     static let subjectColumns =
         "id, gallery_id, external_reference, attributes, created_at_ms, updated_at_ms, retain_until_ms"
     static let templateColumns = """
@@ -110,4 +110,8 @@ enum SQLiteSchema {
     /// ``GalleryEngineMigration``.
     static let version5 = SchemaMigration(
         identifier: GalleryEngineMigration.identifier, statements: GalleryEngineMigration.statements(text: "TEXT"))
+
+    /// A gallery's settings (``GallerySettings`` as JSON text); see ``GallerySettingsMigration``.
+    static let version6 = SchemaMigration(
+        identifier: GallerySettingsMigration.identifier, statements: GallerySettingsMigration.statements(text: "TEXT"))
 }

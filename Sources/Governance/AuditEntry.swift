@@ -32,6 +32,10 @@ public enum AuditAction: String, Sendable, Hashable, CaseIterable, Codable {
     case reviewDecision
     /// A subject was erased because its retention period ended.
     case retentionErasure
+    /// A gallery's engines or settings changed: an engine added (its templating job started),
+    /// its templates completed, an engine dropped, a fusion calibration or engine threshold
+    /// recorded. `parameters.change` says which.
+    case galleryReconfigured
 
     /// The kind of gallery change the action accompanies, or nil for actions appended on their own.
     var expectedChange: ExpectedChange? {
@@ -42,12 +46,14 @@ public enum AuditAction: String, Sendable, Hashable, CaseIterable, Codable {
         case .subjectEnrolled: .subjectEnrolled
         case .templatesAdded: .templatesAdded
         case .subjectErased, .retentionErasure: .subjectDeleted
+        case .galleryReconfigured: .galleryReconfigured
         case .search, .verify, .compare, .detect, .keyCreated, .keyRevoked, .reviewDecision: nil
         }
     }
 
     enum ExpectedChange {
         case galleryCreated, thresholdChanged, galleryDeleted, subjectEnrolled, templatesAdded, subjectDeleted
+        case galleryReconfigured
     }
 }
 

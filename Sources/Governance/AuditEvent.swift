@@ -134,6 +134,14 @@ public struct AuditEvent: Sendable, Hashable {
             try setGallery(erasure.subject.galleryID, name: nil)
             event.result["subjectID"] = .integer(erasure.subject.id.rawValue)
             event.result["templateIDs"] = .array(erasure.templateIDs.map { .integer($0.rawValue) })
+        case (.galleryReconfigured?, .galleryReconfigured(let receipt)?):
+            try setGallery(receipt.gallery.id, name: receipt.gallery.name)
+            event.parameters.merge(Self.facts(of: receipt.change)) { stated, _ in stated }
+            event.result["engines"] = .array(
+                receipt.gallery.engines.map { entry in
+                    ["engine": .string(entry.identifier), "templating": .bool(entry.isTemplating)]
+                })
+            event.result["templatesRemoved"] = .integer(Int64(receipt.removedTemplates))
         default:
             throw mismatch()
         }
@@ -151,7 +159,34 @@ extension GalleryChange {
         case .subjectEnrolled: "an enrolment"
         case .templatesAdded: "added templates"
         case .subjectDeleted: "a subject erasure"
+        case .galleryReconfigured: "a gallery reconfiguration"
         }
+    }
+}
+
+extension AuditEvent {
+    /// The parameters that describe a reconfiguration.
+    static func facts(of change: GalleryReconfiguration) -> [String: JSONValue] {
+        switch change {
+        case let .addEngine(entry):
+            ["change": "engine-added", "engine": .string(entry.identifier), "job": entry.templatingJob.map { .string($0) } ?? .null]
+        case let .engineTemplated(engine):
+            ["change": "engine-templated", "engine": .string(engine)]
+        case let .dropEngine(engine):
+            ["change": "engine-dropped", "engine": .string(engine)]
+        case let .settings(settings):
+            [
+                "change": "settings", "keepsEnrolmentImages": .bool(settings.keepsEnrolmentImages),
+                "fusionThreshold": settings.fusion.map { .number($0.threshold) } ?? .null,
+            ]
+        case let .engineThreshold(engine, threshold):
+            ["change": "engine-threshold", "engine": .string(engine), "threshold": threshold.map { .number($0) } ?? .null]
+        }
+    }
+
+    /// A change to a gallery's engines or settings (the facts come from the change).
+    public static func galleryReconfigured(by principal: some AuditActing) -> AuditEvent {
+        AuditEvent(action: .galleryReconfigured, actor: principal.auditActor)
     }
 }
 

@@ -50,6 +50,8 @@ import Testing
             kind = "galleryCreated"
         case .galleryDeleted?:
             kind = "galleryDeleted"
+        case .galleryReconfigured?:
+            kind = "galleryReconfigured"
         case nil:
             kind = "search"
         }
