@@ -188,6 +188,13 @@ extension AuditEvent {
     public static func galleryReconfigured(by principal: some AuditActing) -> AuditEvent {
         AuditEvent(action: .galleryReconfigured, actor: principal.auditActor)
     }
+
+    /// The end of an engine's templating job, recorded by the job itself (system actor
+    /// `engine-job`) with the job's identifier and figures.
+    public static func engineTemplated(job: String, figures: [String: JSONValue]) -> AuditEvent {
+        AuditEvent(
+            action: .galleryReconfigured, actor: .system("engine-job"), parameters: ["job": .string(job)], result: figures)
+    }
 }
 
 /// One candidate of a search, as the audit log records it.

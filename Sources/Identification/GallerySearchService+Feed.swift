@@ -149,13 +149,14 @@ extension GallerySearchService {
         }
         switch entry.kind {
         case .thresholdChanged:
-            do {
-                let record = try await store.gallery(entry.gallery)
-                index.record = record
-            } catch {
+            // Any change of the gallery's settings: its threshold, calibration or engines (a
+            // change of engines rebuilds the index with the new engines' layouts).
+            let record: GalleryRecord
+            do { record = try await store.gallery(entry.gallery) } catch {
                 if case .unknownGallery = error { break }
                 throw .store(error)
             }
+            try await adopt(record, into: index)
         case .subjectEnrolled, .templatesAdded:
             guard let subject = entry.subject else { break }
             let owner = GalleryIndex.owner(subject)

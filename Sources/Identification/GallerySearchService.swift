@@ -327,7 +327,7 @@ public final class GallerySearchService: Sendable {
     /// After a store call failed: a storage failure or a commit of unknown outcome may have
     /// committed anyway, so the index (of `index`, or of every gallery when it is not known) is
     /// no longer trusted to match.
-    private func noteFailure(_ error: GalleryError, index: GalleryIndex?) {
+    func noteFailure(_ error: GalleryError, index: GalleryIndex?) {
         switch error {
         case .storageFailure, .outcomeUnknown: break
         default: return
@@ -344,7 +344,7 @@ public final class GallerySearchService: Sendable {
 
     /// Applies a committed change to the index at once (its feed entry, read later, then finds
     /// it there); an index failure leaves the index behind the store, so it is no longer trusted.
-    private func apply(to index: GalleryIndex, _ change: () throws(IdentificationError) -> Void) throws(IdentificationError) {
+    func apply(to index: GalleryIndex, _ change: () throws(IdentificationError) -> Void) throws(IdentificationError) {
         do {
             try change()
         } catch {
@@ -489,11 +489,13 @@ public final class GallerySearchService: Sendable {
         for recogniser in recognisers {
             do { additional += try await recogniser.templates(for: [face.detection], in: image) } catch { throw .engine(error) }
         }
-        return .success(
-            EnrolmentSample(
-                template: face.template, detectionScore: face.detection.score, quality: face.quality,
-                sourceImageSHA256: FileDigest.sha256(of: imageBytes), alignedCrop: face.alignedCrop,
-                additionalTemplates: additional))
+        var sample = EnrolmentSample(
+            template: face.template, detectionScore: face.detection.score, quality: face.quality,
+            sourceImageSHA256: FileDigest.sha256(of: imageBytes), alignedCrop: face.alignedCrop,
+            additionalTemplates: additional)
+        sample.detection = face.detection
+        sample.sourceImage = imageBytes
+        return .success(sample)
     }
 
     /// The engines beyond the detector's own that enrolment in `gallery` (nil: any gallery) runs.
@@ -621,16 +623,7 @@ public final class GallerySearchService: Sendable {
         let now = Date()
         var templates: [NewTemplate] = []
         for (position, sample) in samples.enumerated() {
-            let quality = TemplateQuality(
-                detectionScore: sample.detectionScore,
-                measures: [
-                    "interOcularDistance": Float(sample.quality.interOcularDistance),
-                    "yawDegrees": Float(sample.quality.yawDegrees),
-                    "rollDegrees": Float(sample.quality.rollDegrees),
-                    "sharpness": Float(sample.quality.sharpness),
-                    "brightness": Float(sample.quality.brightness),
-                    "contrast": Float(sample.quality.contrast),
-                ])
+            let quality = sample.templateQuality
             for entry in gallery.engines {
                 guard let template = sample.allTemplates.first(where: { $0.modelIdentifier == entry.templateModel }) else {
                     throw .invalidInput(
@@ -668,6 +661,9 @@ public final class GallerySearchService: Sendable {
                 field: "engine",
                 reason: "gallery '\(gallery)' has no engine '\(name)' (its engines: "
                     + "\(record.engines.map(\.identifier).joined(separator: ", ")); or '\(Self.fusion)')")
+        }
+        if let entry = record.engine(named: name), let job = entry.templatingJob {
+            throw .engineNotReady(engine: name, gallery: gallery, job: job)
         }
         return name
     }
@@ -836,7 +832,8 @@ public final class GallerySearchService: Sendable {
 
     /// The engines of a gallery that take part in fusion here: installed, with impostor figures.
     private func fusionParts(_ index: GalleryIndex) throws(IdentificationError) -> [(GalleryIndex.EngineTemplates, ScoreDistribution)] {
-        let parts = index.record.engines.compactMap { entry -> (GalleryIndex.EngineTemplates, ScoreDistribution)? in
+        // An engine still being templated would fuse some subjects over fewer engines than others.
+        let parts = index.record.engines.filter { !$0.isTemplating }.compactMap { entry -> (GalleryIndex.EngineTemplates, ScoreDistribution)? in
             guard let templates = index.templates(of: entry.identifier),
                 let impostors = catalogue.engine(for: entry)?.profile.impostorSimilarity
             else { return nil }
@@ -1017,7 +1014,7 @@ public final class GallerySearchService: Sendable {
         indexes.withLock { $0.values.first { $0.record.id == id } }
     }
 
-    private func index(of gallery: String) throws(IdentificationError) -> GalleryIndex {
+    func index(of gallery: String) throws(IdentificationError) -> GalleryIndex {
         guard let index = indexes.withLock({ $0[gallery] }) else { throw .unknownGallery(gallery) }
         return index
     }

@@ -57,6 +57,9 @@ public enum IdentificationError: Error, CustomStringConvertible {
     case refused(EnrolmentRefusal)
     /// No gallery of the service has this name.
     case unknownGallery(String)
+    /// The engine was added to the gallery and its templating job has not finished: its index
+    /// lacks subjects enrolled before it, so it is not searched yet (409).
+    case engineNotReady(engine: String, gallery: String, job: String)
     /// The probe image holds no face to search with.
     case noFaceInProbe
     /// An argument is out of range or malformed.
@@ -72,6 +75,8 @@ public enum IdentificationError: Error, CustomStringConvertible {
         switch self {
         case let .refused(refusal): "enrolment refused: \(refusal)"
         case let .unknownGallery(name): "no gallery is named '\(name)'"
+        case let .engineNotReady(engine, gallery, job):
+            "engine '\(engine)' of gallery '\(gallery)' is still being added (templating job \(job)); it is searched once the job ends"
         case .noFaceInProbe: "the probe image holds no face"
         case let .invalidInput(field, reason): "invalid \(field): \(reason)"
         case let .engine(error): error.description

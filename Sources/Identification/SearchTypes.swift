@@ -16,6 +16,11 @@ public struct EnrolmentSample: Sendable, Equatable {
     public var alignedCrop: RGBImage?
     /// The templates other engines made from the same detection (one per engine).
     public var additionalTemplates: [FaceTemplate]
+    /// The face the templates were made from (kept with the image so an engine added later
+    /// makes its template from the same face).
+    public var detection: DetectedFace?
+    /// The image as supplied, when it is to be kept for re-templating.
+    public var sourceImage: [UInt8]?
 
     /// A sample from its parts.
     public init(
@@ -34,6 +39,17 @@ public struct EnrolmentSample: Sendable, Equatable {
 extension EnrolmentSample {
     /// Every engine's template of the face: the detector's SFace first.
     public var allTemplates: [FaceTemplate] { [template] + additionalTemplates }
+
+    /// The quality stored with each template of the sample.
+    public var templateQuality: TemplateQuality {
+        TemplateQuality(
+            detectionScore: detectionScore,
+            measures: [
+                "interOcularDistance": Float(quality.interOcularDistance), "yawDegrees": Float(quality.yawDegrees),
+                "rollDegrees": Float(quality.rollDegrees), "sharpness": Float(quality.sharpness),
+                "brightness": Float(quality.brightness), "contrast": Float(quality.contrast),
+            ])
+    }
 }
 
 /// One subject returned by a search.

@@ -50,7 +50,8 @@ public final class MatcherOperations: Sendable {
     /// The migrations a store needs before operations open on it: the audit log, keys and review tables.
     public static func migrations(for dialect: SQLDialect) -> [SchemaMigration] {
         GovernanceSchema.migrations(for: dialect) + ReviewSchema.migrations(for: dialect)
-            + IdempotencyRecords.migrations(for: dialect)
+            + IdempotencyRecords.migrations(for: dialect) + EnrolmentImageStore.migrations(for: dialect)
+            + EngineJobs.migrations(for: dialect)
     }
 
     /// The stored outcomes of requests made with an idempotency key.
@@ -183,7 +184,9 @@ public final class MatcherOperations: Sendable {
         _ request: EnrolmentRequest, samples: [EnrolmentSample], by caller: Caller, outcome: CompanionRecord? = nil
     ) async throws(OperationError) -> EnrolledSubject {
         try authorize(caller, .enrol(request.gallery))
+        let record = try galleryRecord(request.gallery)
         var companion = try companion(for: .subjectEnrolled(by: caller, galleryName: request.gallery))
+        companion.followers += review.images.companions(for: try keptImages(samples, gallery: record))
         if let outcome { companion.followers.append(outcome) }
         let enrolled: EnrolledSubject
         do {
@@ -233,6 +236,7 @@ public final class MatcherOperations: Sendable {
         _ = try galleryRecord(gallery)
         let samples = try await examineAll(images, gallery: gallery)
         var companion = try companion(for: .templatesAdded(by: caller, galleryName: gallery))
+        companion.followers += review.images.companions(for: try keptImages(samples, gallery: try galleryRecord(gallery)))
         if let outcome { companion.followers.append(outcome) }
         let added: [TemplateRecord]
         do {
@@ -544,11 +548,11 @@ public final class MatcherOperations: Sendable {
 
     // MARK: - Helpers
 
-    private func authorize(_ caller: Caller, _ permission: Permission) throws(OperationError) {
+    func authorize(_ caller: Caller, _ permission: Permission) throws(OperationError) {
         do { try caller.authorize(permission) } catch { throw .governance(error) }
     }
 
-    private func galleryRecord(_ name: String) throws(OperationError) -> GalleryRecord {
+    func galleryRecord(_ name: String) throws(OperationError) -> GalleryRecord {
         do { return try identification.gallery(named: name) } catch { throw .identification(error) }
     }
 
@@ -595,7 +599,7 @@ public final class MatcherOperations: Sendable {
         return threshold
     }
 
-    private func companion(for event: AuditEvent) throws(OperationError) -> CompanionRecord {
+    func companion(for event: AuditEvent) throws(OperationError) -> CompanionRecord {
         do { return try auditLog.companion(for: event) } catch { throw .governance(error) }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import FaceEngine
 import Gallery
 import Governance
@@ -21,6 +22,11 @@ public enum OperationError: Error, CustomStringConvertible {
     case review(ReviewError)
     /// The operations were opened with a component set up wrongly (a programming error).
     case misconfigured(reason: String)
+    /// No engine job has this identifier (404).
+    case unknownJob(String)
+    /// Another process holds the job's lease and is running it (409): wait for it, or for the
+    /// lease to expire if that process died.
+    case jobHeldElsewhere(job: String, holder: String, until: Date)
 
     public var description: String {
         switch self {
@@ -30,6 +36,9 @@ public enum OperationError: Error, CustomStringConvertible {
         case .noFaceInImage(let field): "no face was found in \(field)"
         case .review(let error): error.description
         case .misconfigured(let reason): "misconfigured: \(reason)"
+        case .unknownJob(let job): "no engine job is named '\(job)'"
+        case .jobHeldElsewhere(let job, let holder, let until):
+            "job \(job) is being run by \(holder) (its lease runs until \(until.formatted(.iso8601)))"
         case .noSuchFace(let index, let faceCount):
             "face \(index) was requested but the image holds \(faceCount) face\(faceCount == 1 ? "" : "s") (numbered from 0)"
         }

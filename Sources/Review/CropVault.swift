@@ -12,17 +12,25 @@ public enum CropBinding: Sendable, Hashable, CustomStringConvertible {
     case template(TemplateRecord.ID)
     /// Face `face` (0-based) of the probe of review case `case`.
     case probe(case: ReviewCase.ID, face: Int)
+    /// An enrolment image of a subject, by the SHA-256 of its bytes (kept for re-templating).
+    case enrolmentImage(subject: SubjectRecord.ID, sha256: String)
 
     /// `template:<id>` or `probe:<case>:<face>`.
     public var description: String {
         switch self {
         case .template(let id): "template:\(id.rawValue)"
         case .probe(let reviewCase, let face): "probe:\(reviewCase.rawValue):\(face)"
+        case .enrolmentImage(let subject, let sha256): "image:\(subject.rawValue):\(sha256)"
         }
     }
 
     /// The authenticated data: a format tag, then the binding.
-    var authenticatedData: Data { Data("biomatch-crop-v1|rgb8-112x112|\(description)".utf8) }
+    var authenticatedData: Data {
+        switch self {
+        case .template, .probe: Data("biomatch-crop-v1|rgb8-112x112|\(description)".utf8)
+        case .enrolmentImage: Data("biomatch-image-v1|encoded|\(description)".utf8)
+        }
+    }
 }
 
 /// A crop as stored: AES-256-GCM `nonce ‖ ciphertext ‖ tag` and the fingerprint of the key that
@@ -140,6 +148,35 @@ public struct CropVault: Sendable {
             throw error
         } catch {
             throw .encryptionFailed(reason: "\(error)")
+        }
+    }
+
+    /// Seals encoded image bytes (an enrolment image as supplied) for `binding`.
+    public func seal(bytes: [UInt8], for binding: CropBinding) throws(CropError) -> SealedCrop {
+        do {
+            let box = try AES.GCM.seal(bytes, using: key, authenticating: binding.authenticatedData)
+            guard let combined = box.combined else { throw CropError.malformedCiphertext(binding, byteCount: 0) }
+            return SealedCrop(keyFingerprint: keyFingerprint, combined: combined)
+        } catch let error as CropError {
+            throw error
+        } catch {
+            throw .encryptionFailed(reason: "\(error)")
+        }
+    }
+
+    /// Opens bytes sealed by ``seal(bytes:for:)``, with the same errors as ``open(_:for:)``.
+    public func openBytes(_ sealed: SealedCrop, for binding: CropBinding) throws(CropError) -> [UInt8] {
+        guard sealed.keyFingerprint == keyFingerprint else {
+            throw .wrongKey(binding: binding, sealedWith: sealed.keyFingerprint, vaultKey: keyFingerprint)
+        }
+        guard sealed.combined.count >= Self.nonceByteCount + Self.tagByteCount else {
+            throw .malformedCiphertext(binding, byteCount: sealed.combined.count)
+        }
+        do {
+            let box = try AES.GCM.SealedBox(combined: sealed.combined)
+            return [UInt8](try AES.GCM.open(box, using: key, authenticating: binding.authenticatedData))
+        } catch {
+            throw .tampered(binding)
         }
     }
 

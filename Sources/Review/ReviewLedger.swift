@@ -25,6 +25,8 @@ public struct ReviewLedger: Sendable {
     public let auditLog: AuditLog
     /// Enrolment crops (and the vault that seals probe crops).
     public let crops: CropStore
+    /// Enrolment images kept sealed for re-templating.
+    public let images: EnrolmentImageStore
 
     /// The most candidates a case holds.
     public static let maximumCandidates = 200
@@ -41,6 +43,7 @@ public struct ReviewLedger: Sendable {
         self.policy = policy
         auditLog = AuditLog(store: store)
         crops = CropStore(store: store, vault: vault)
+        images = EnrolmentImageStore(store: store, vault: vault)
     }
 
     var vault: CropVault { crops.vault }

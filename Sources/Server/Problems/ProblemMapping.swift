@@ -57,6 +57,10 @@ public enum ProblemMapping {
             problem(for: reviewError)
         case .misconfigured:
             internalProblem
+        case .unknownJob:
+            ProblemDetails(.notFound, detail: error.description)
+        case .jobHeldElsewhere:
+            ProblemDetails(.conflict, detail: error.description)
         }
     }
 
@@ -175,6 +179,8 @@ public enum ProblemMapping {
             }
         case .unknownGallery:
             ProblemDetails(.notFound, detail: error.description)
+        case .engineNotReady:
+            ProblemDetails(.conflict, detail: error.description, errors: [.init(pointer: "/engine", detail: error.description)])
         case .noFaceInProbe:
             ProblemDetails(.unprocessableImage, detail: "The probe image holds no face.", errors: [.init(pointer: "/image", detail: "no face found")])
         case .invalidInput(let field, let reason):
