@@ -365,7 +365,7 @@ public final class GallerySearchService: Sendable {
     public func createGallery(
         name: String, description: String = "", purpose: GalleryPurpose, retention: RetentionPolicy = .indefinite,
         operatingThreshold: Float? = nil, engines: [String]? = nil, defaultEngine: String? = nil,
-        companion: CompanionRecord? = nil
+        settings: GallerySettings = GallerySettings(), companion: CompanionRecord? = nil
     ) async throws(IdentificationError) -> GalleryRecord {
         let names = engines ?? [GalleryEngine.legacyIdentifier]
         guard !names.isEmpty else { throw .invalidInput(field: "engines", reason: "at least one engine is required") }
@@ -383,13 +383,13 @@ public final class GallerySearchService: Sendable {
         entries[defaultIndex].operatingThreshold = nil
         let threshold = operatingThreshold ?? catalogue.publishedThreshold(of: chosen)
         try Self.validate(threshold: threshold, comparison: catalogue.comparison(of: entries[defaultIndex]) ?? .cosineSimilarity)
+        var gallery = NewGallery(
+            name: name, description: description, purpose: purpose, retention: retention,
+            operatingThreshold: threshold, engines: entries, defaultEngine: chosen)
+        gallery.settings = settings
         let record: GalleryRecord
         do {
-            record = try await store.createGallery(
-                NewGallery(
-                    name: name, description: description, purpose: purpose, retention: retention,
-                    operatingThreshold: threshold, engines: entries, defaultEngine: chosen),
-                companion: companion)
+            record = try await store.createGallery(gallery, companion: companion)
         } catch {
             throw .store(error)
         }

@@ -116,7 +116,7 @@ public final class MatcherOperations: Sendable {
             return try await identification.createGallery(
                 name: draft.name, description: draft.description, purpose: draft.purpose, retention: retention,
                 operatingThreshold: draft.operatingThreshold, engines: draft.engines, defaultEngine: draft.defaultEngine,
-                companion: companion)
+                settings: GallerySettings(keepsEnrolmentImages: draft.keepsEnrolmentImages ?? true), companion: companion)
         } catch {
             throw .identification(error)
         }

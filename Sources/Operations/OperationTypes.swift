@@ -22,12 +22,17 @@ public struct GalleryDraft: Sendable, Hashable, Codable {
     public var engines: [String]?
     /// The engine searches use when they name none; nil: the first of ``engines``.
     public var defaultEngine: String?
+    /// Whether enrolment images are kept sealed so an engine added later can be templated from
+    /// them; nil: yes (``GallerySettings/keepsEnrolmentImages``).
+    public var keepsEnrolmentImages: Bool?
 
     /// Describes a gallery to create.
     public init(
         name: String, description: String = "", purpose: GalleryPurpose, retentionDays: Int? = nil,
-        operatingThreshold: Float? = nil, engines: [String]? = nil, defaultEngine: String? = nil
+        operatingThreshold: Float? = nil, engines: [String]? = nil, defaultEngine: String? = nil,
+        keepsEnrolmentImages: Bool? = nil
     ) {
+        self.keepsEnrolmentImages = keepsEnrolmentImages
         self.name = name
         self.description = description
         self.purpose = purpose

@@ -171,14 +171,3 @@ func formatRate(_ value: Double?) -> String {
     value.map { String(format: "%.4g", $0) } ?? "n/a"
 }
 
-/// Progress on standard error: "analysed 120/400 images", rewritten in place about a hundred
-/// times on a terminal, once at the end otherwise (so logs do not fill with it).
-func progressReporter(verb: String) -> @Sendable (Int, Int) -> Void {
-    let isTerminal = isatty(STDERR_FILENO) != 0
-    return { done, total in
-        let step = max(total / 100, 1)
-        guard done == total || (isTerminal && done % step == 0) else { return }
-        let line = "\(verb) \(done)/\(total) images" + (done == total ? "\n" : "")
-        FileHandle.standardError.write(Data(((isTerminal ? "\r" : "") + line).utf8))
-    }
-}

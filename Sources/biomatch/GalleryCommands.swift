@@ -41,7 +41,10 @@ extension GalleryPurpose: ExpressibleByArgument {}
 struct GalleryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gallery", abstract: "Create and inspect galleries.",
-        subcommands: [CreateGallery.self, ListGalleries.self, ShowGallery.self, SetThreshold.self, DeleteGallery.self])
+        subcommands: [
+            CreateGallery.self, ListGalleries.self, ShowGallery.self, SetThreshold.self, DeleteGallery.self, AddEngine.self,
+            DropEngine.self,
+        ])
 
     /// `biomatch gallery create NAME --purpose P`.
     struct CreateGallery: AsyncParsableCommand {
