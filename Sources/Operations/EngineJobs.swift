@@ -142,6 +142,9 @@ enum EngineJobs {
         .storageFailure(operation: "reading an engine job", underlying: MalformedJobRow(column: column))
     }
 
+    /// Now, to the millisecond the rows keep (so a job read back equals the one recorded).
+    static func now() -> Date { date(milliseconds(Date())) }
+
     static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
     static func date(_ milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
 }

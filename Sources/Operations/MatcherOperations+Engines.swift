@@ -37,7 +37,7 @@ extension MatcherOperations {
         let record = try galleryRecord(gallery)
         let counts: GalleryCounts
         do { counts = try await store.counts(in: record.id) } catch { throw .identification(.store(error)) }
-        let now = Date()
+        let now = EngineJobs.now()
         let job = EngineJob(
             id: "job-" + UUID().uuidString.lowercased(), galleryID: record.id, gallery: gallery, engine: engine,
             state: .running, subjectsTotal: counts.subjects, subjectsDone: 0, templatesMade: 0, subjectsWithoutImages: 0,
@@ -189,7 +189,7 @@ extension MatcherOperations {
         }
         job.subjectsDone += subjects.count
         job.cursor = subjects.last?.id
-        job.updatedAt = Date()
+        job.updatedAt = EngineJobs.now()
         do {
             _ = try await identification.addMissingTemplates(additions, gallery: job.gallery, companion: EngineJobs.companion(job))
         } catch {
@@ -202,7 +202,7 @@ extension MatcherOperations {
     private func complete(_ job: EngineJob) async throws(OperationError) -> EngineJob {
         var job = job
         job.state = .completed
-        job.updatedAt = Date()
+        job.updatedAt = EngineJobs.now()
         var companion = try companion(
             for: .engineTemplated(
                 job: job.id,
@@ -222,7 +222,7 @@ extension MatcherOperations {
         var job = job
         job.state = .abandoned
         job.message = reason
-        job.updatedAt = Date()
+        job.updatedAt = EngineJobs.now()
         do { try await store.appendRecord(EngineJobs.companion(job)) } catch {
             // The gallery was erased with the job's rows: nothing is left to record.
         }
