@@ -14,12 +14,18 @@ public struct ServerDependencies: Sendable {
     /// ``MatcherOperations/open(store:engine:purposes:analysisObserver:)`` as
     /// `analysisObserver: metrics.record` so engine stage times are recorded.
     public var metrics: ServerMetrics
+    /// Runs the engine templating jobs the API starts (and, under ``EngineJobService``, resumes
+    /// unfinished ones).
+    public var engineJobs: EngineJobRunner
 
-    /// Bundles the dependencies.
-    public init(operations: MatcherOperations, health: HealthReport, metrics: ServerMetrics) {
+    /// Bundles the dependencies; without `engineJobs`, a runner of this process's own.
+    public init(
+        operations: MatcherOperations, health: HealthReport, metrics: ServerMetrics, engineJobs: EngineJobRunner? = nil
+    ) {
         self.operations = operations
         self.health = health
         self.metrics = metrics
+        self.engineJobs = engineJobs ?? EngineJobRunner(operations: operations, logger: Logger(label: "biomatch.engine-jobs"))
     }
 }
 
@@ -50,6 +56,7 @@ public func buildRouter(configuration: ServerConfiguration, dependencies: Server
         .add(middleware: RateLimitMiddleware(limiter: RateLimiter(limit: configuration.rateLimit)))
     let idempotent = IdempotentRequests(operations: operations, inFlight: InFlightKeys())
     GalleryRoutes(operations: operations).addRoutes(to: v1)
+    EngineRoutes(operations: operations, runner: dependencies.engineJobs).addRoutes(to: v1)
     SubjectRoutes(operations: operations, idempotent: idempotent).addRoutes(to: v1)
     MatchingRoutes(operations: operations).addRoutes(to: v1)
     AuditRoutes(operations: operations).addRoutes(to: v1)

@@ -92,9 +92,10 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data((issued.secret + "\n").utf8))
         }
 
+        let engineJobs = EngineJobRunner(operations: operations, logger: logger)
         let application = buildApplication(
             configuration: configuration,
-            dependencies: ServerDependencies(operations: operations, health: health, metrics: metrics),
+            dependencies: ServerDependencies(operations: operations, health: health, metrics: metrics, engineJobs: engineJobs),
             logger: logger)
         let sweeper = RetentionSweeperService(
             operations: operations, interval: .seconds(sweepInterval), feedRetention: .seconds(feedRetentionDays * 24 * 3_600),
@@ -109,7 +110,7 @@ struct ServeCommand: AsyncParsableCommand {
                 }
                 await opened.close()
             },
-            logger: logger, otherServices: [follower, sweeper]
+            logger: logger, otherServices: [follower, sweeper, EngineJobService(runner: engineJobs)]
         ).run()
     }
 

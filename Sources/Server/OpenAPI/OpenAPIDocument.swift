@@ -118,7 +118,7 @@ public enum OpenAPIDocument {
             ("Forbidden", "The key's role or gallery scope does not allow this."),
             ("NotFound", "The gallery, subject or route does not exist."),
             ("MethodNotAllowed", "The path exists, but not with this method."),
-            ("Conflict", "A gallery name or subject reference is already taken, or a request with the same Idempotency-Key is still being processed (request-in-progress)."),
+            ("Conflict", "A gallery name or subject reference is already taken, a request with the same Idempotency-Key is still being processed (request-in-progress), an engine is still being added to the gallery, or an engine job is run by another process."),
             ("ContentTooLarge", "The body is larger than the server accepts."),
             ("UnsupportedMediaType", "The body's media type is not accepted here."),
             ("UnprocessableContent", "An image cannot be decoded, is too large in pixels, or holds no usable face; or the Idempotency-Key was used for a different request (idempotency-key-reused)."),
@@ -254,6 +254,30 @@ public enum OpenAPIDocument {
                 responses: withErrors(
                     ["200": json(ref("Gallery"), description: "The gallery with its new threshold.")],
                     ["404": "NotFound", "415": "UnsupportedMediaType"])),
+            Endpoint(
+                method: "POST", path: "/v1/galleries/{gallery}/engines", operationID: "addEngine",
+                summary: "Add an installed engine to the gallery (admin). Enrolments make its templates at once; a background "
+                    + "job makes them for the subjects already enrolled, from their kept images. The engine is searched "
+                    + "once the job has completed; follow it at the Location returned.",
+                tag: "galleries", parameters: [galleryParameter],
+                requestBody: ["required": true, "content": ["application/json": ["schema": ref("AddEngineRequest")]]],
+                responses: withErrors(
+                    ["202": json(ref("EngineJob"), description: "Accepted: the job runs; Location names it.")],
+                    ["404": "NotFound", "415": "UnsupportedMediaType"])),
+            Endpoint(
+                method: "DELETE", path: "/v1/galleries/{gallery}/engines/{engine}", operationID: "dropEngine",
+                summary: "Drop an engine (not the default) from the gallery, with its templates and index (admin).",
+                tag: "galleries",
+                parameters: [
+                    galleryParameter,
+                    ["name": "engine", "in": "path", "required": true, "schema": ["type": "string"], "description": "The engine."],
+                ],
+                responses: withErrors(["200": json(ref("EngineDrop"), description: "Dropped.")], ["404": "NotFound"])),
+            Endpoint(
+                method: "GET", path: "/v1/engine-jobs/{job}", operationID: "getEngineJob",
+                summary: "An engine templating job's progress.", tag: "galleries",
+                parameters: [["name": "job", "in": "path", "required": true, "schema": ["type": "string"], "description": "The job's identifier."]],
+                responses: withErrors(["200": json(ref("EngineJob"), description: "The job as last recorded.")], ["404": "NotFound"])),
             Endpoint(
                 method: "GET", path: "/v1/galleries/{gallery}/subjects", operationID: "listSubjects",
                 summary: "A page of the gallery's subjects, in enrolment order.", tag: "subjects",
@@ -409,17 +433,22 @@ public enum OpenAPIDocument {
                     "createdAt": string(format: "date-time"),
                     "subjects": integer("Enrolled subjects."), "templates": integer("Stored templates (one per image and engine)."),
                     "engines": array(ref("GalleryEngine")), "defaultEngine": engine,
+                    "keepsEnrolmentImages": ["type": "boolean", "description": "Whether enrolment images are kept sealed for re-templating."],
                 ],
                 required: [
                     "name", "description", "purpose", "retentionDays", "operatingThreshold", "modelIdentifier", "createdAt",
-                    "engines", "defaultEngine",
+                    "engines", "defaultEngine", "keepsEnrolmentImages",
                 ]),
             "GalleryEngine": object(
                 [
                     "identifier": engine, "templateModel": string(), "templateLength": integer(),
                     "operatingThreshold": number("The engine's threshold in its native unit."),
                     "scoreDirection": scoreDirection,
-                ], required: ["identifier", "templateModel", "templateLength", "operatingThreshold", "scoreDirection"]),
+                    "templatingJob": [
+                        "type": ["string", "null"],
+                        "description": "While the engine is being added: its templating job (the engine is not searched until it completes).",
+                    ],
+                ], required: ["identifier", "templateModel", "templateLength", "operatingThreshold", "scoreDirection", "templatingJob"]),
             "GalleryList": object(["galleries": array(ref("Gallery"))], required: ["galleries"]),
             "CreateGalleryRequest": object(
                 [
@@ -431,6 +460,10 @@ public enum OpenAPIDocument {
                         "description": "The engines whose templates the gallery holds; default [\"sface\"].",
                     ],
                     "defaultEngine": string("One of `engines`; default the first.", values: engines),
+                    "keepsEnrolmentImages": [
+                        "type": "boolean",
+                        "description": "Keep enrolment images sealed so an engine added later is templated from them (default true).",
+                    ],
                 ], required: ["name", "purpose"]),
             "SetThresholdRequest": object(
                 [
@@ -441,6 +474,28 @@ public enum OpenAPIDocument {
             "GalleryErasure": object(
                 ["gallery": string(), "subjectsErased": integer(), "templatesErased": integer()],
                 required: ["gallery", "subjectsErased", "templatesErased"]),
+            "AddEngineRequest": object(["engine": engine], required: ["engine"]),
+            "EngineJob": object(
+                [
+                    "id": string(), "gallery": string(), "engine": engine,
+                    "state": string(
+                        "running (or waiting to be resumed), completed (the engine is searched), abandoned (its engine was dropped)",
+                        values: ["running", "completed", "abandoned"]),
+                    "subjectsTotal": integer("Subjects the gallery held when the job started."),
+                    "subjectsDone": integer("Subjects visited so far."),
+                    "fractionDone": number("subjectsDone / subjectsTotal, 0...1."),
+                    "templatesMade": integer(),
+                    "subjectsWithoutImages": integer("Subjects with no kept image: their images must be supplied again."),
+                    "startedAt": string(format: "date-time"), "updatedAt": string(format: "date-time"),
+                    "message": nullable("string"),
+                ],
+                required: [
+                    "id", "gallery", "engine", "state", "subjectsTotal", "subjectsDone", "fractionDone", "templatesMade",
+                    "subjectsWithoutImages", "startedAt", "updatedAt", "message",
+                ]),
+            "EngineDrop": object(
+                ["gallery": string(), "engine": engine, "templatesErased": integer(), "engines": array(engine)],
+                required: ["gallery", "engine", "templatesErased", "engines"]),
             "Template": object(
                 [
                     "id": integer(), "modelIdentifier": string(), "detectionScore": number(),

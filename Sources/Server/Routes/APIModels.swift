@@ -37,6 +37,7 @@ struct CreateGalleryBody: Decodable {
     var operatingThreshold: Float?
     var engines: [String]?
     var defaultEngine: String?
+    var keepsEnrolmentImages: Bool?
 }
 
 /// The `scoreDirection` values.
@@ -53,6 +54,7 @@ struct GalleryEngineBody: Encodable {
     var templateLength: Int
     var operatingThreshold: Float
     var scoreDirection: String
+    var templatingJob: String?
 
     // Unit-length templates are compared by cosine (higher is more alike), the others by distance.
     init(_ engine: GalleryEngine, of record: GalleryRecord) {
@@ -61,6 +63,22 @@ struct GalleryEngineBody: Encodable {
         templateLength = engine.templateLength
         operatingThreshold = record.operatingThreshold(of: engine.identifier) ?? record.operatingThreshold
         scoreDirection = ScoreDirection.name(higherIsMoreAlike: engine.unitLength)
+        templatingJob = engine.templatingJob
+    }
+
+    // The job is written as null rather than left out, as the schema says.
+    private enum CodingKeys: String, CodingKey {
+        case identifier, templateModel, templateLength, operatingThreshold, scoreDirection, templatingJob
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(identifier, forKey: .identifier)
+        try container.encode(templateModel, forKey: .templateModel)
+        try container.encode(templateLength, forKey: .templateLength)
+        try container.encode(operatingThreshold, forKey: .operatingThreshold)
+        try container.encode(scoreDirection, forKey: .scoreDirection)
+        try container.encode(templatingJob, forKey: .templatingJob)
     }
 }
 
@@ -83,8 +101,10 @@ struct GalleryBody: APIResponseBody {
     var templates: Int?
     var engines: [GalleryEngineBody]
     var defaultEngine: String
+    var keepsEnrolmentImages: Bool
 
     init(_ record: GalleryRecord, counts: GalleryCounts?) {
+        keepsEnrolmentImages = record.settings.keepsEnrolmentImages
         engines = record.engines.map { GalleryEngineBody($0, of: record) }
         defaultEngine = record.defaultEngine
         name = record.name
@@ -101,7 +121,7 @@ struct GalleryBody: APIResponseBody {
     // Optional members are written as null rather than left out, as the schema says.
     private enum CodingKeys: String, CodingKey {
         case name, description, purpose, retentionDays, operatingThreshold, modelIdentifier, createdAt, subjects, templates
-        case engines, defaultEngine
+        case engines, defaultEngine, keepsEnrolmentImages
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -117,6 +137,7 @@ struct GalleryBody: APIResponseBody {
         try container.encodeIfPresent(templates, forKey: .templates)
         try container.encode(engines, forKey: .engines)
         try container.encode(defaultEngine, forKey: .defaultEngine)
+        try container.encode(keepsEnrolmentImages, forKey: .keepsEnrolmentImages)
     }
 }
 

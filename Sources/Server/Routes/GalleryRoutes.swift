@@ -30,7 +30,8 @@ struct GalleryRoutes {
         let record = try await operations.createGallery(
             GalleryDraft(
                 name: body.name, description: body.description ?? "", purpose: purpose, retentionDays: body.retentionDays,
-                operatingThreshold: body.operatingThreshold, engines: body.engines, defaultEngine: body.defaultEngine),
+                operatingThreshold: body.operatingThreshold, engines: body.engines, defaultEngine: body.defaultEngine,
+                keepsEnrolmentImages: body.keepsEnrolmentImages),
             by: caller)
         return try APIResponse.json(
             GalleryBody(record, counts: GalleryCounts(subjects: 0, templates: 0)), status: .created,

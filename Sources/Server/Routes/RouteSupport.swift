@@ -48,6 +48,7 @@ extension Request {
 /// The location of a gallery or subject resource, percent-encoded.
 enum ResourcePath {
     static func gallery(_ name: String) -> String { "/v1/galleries/\(encode(name))" }
+    static func engineJob(_ id: String) -> String { "/v1/engine-jobs/\(encode(id))" }
     static func subject(_ reference: String, in gallery: String) -> String {
         "\(Self.gallery(gallery))/subjects/\(encode(reference))"
     }
