@@ -69,4 +69,87 @@ struct InstalledEngines: Sendable {
         let audit = try await server.operations.auditLog.entries()
         #expect(audit.last?.parameters.contains("\"engine\":\"dlib\"") == true)
     }
+
+    @Test func anEngineAddedOverHTTPIsTemplatedInTheBackgroundFollowedAsAJobAndDropped() async throws {
+        let server = try await OwnServer.start(.sqlite, engines: try InstalledEngines.shared.get())
+        defer { Task { await server.close() } }
+        let client = server.client
+        let admin = server.keys.admin.secret
+        let created = try await client.send(
+            .post, "/v1/galleries", template: "/v1/galleries", key: admin,
+            body: .json(["name": "lineup", "purpose": "custody"]))
+        #expect(created.status == 201)
+        #expect(created.json?["keepsEnrolmentImages"] == true)
+        #expect(created.json?["engines"]?.arrayValue?.map { $0["templatingJob"] } == [.null])
+        for (reference, photo) in [("obama", "obama.jpg"), ("biden", "biden.jpg")] {
+            let enrolled = try await client.send(
+                .post, "/v1/galleries/lineup/subjects", template: "/v1/galleries/{gallery}/subjects", key: admin,
+                body: .multipart([.text("reference", reference), .file("images", try Photos.bytes(photo))]))
+            #expect(enrolled.status == 201)
+        }
+        // Refused before any change: unknown engine, unknown gallery, a key that may not configure.
+        let unknown = try await client.send(
+            .post, "/v1/galleries/lineup/engines", template: "/v1/galleries/{gallery}/engines", key: admin,
+            body: .json(["engine": "arcface"]))
+        #expect(unknown.status == 400)
+        let nowhere = try await client.send(
+            .post, "/v1/galleries/nowhere/engines", template: "/v1/galleries/{gallery}/engines", key: admin,
+            body: .json(["engine": "dlib"]))
+        #expect(nowhere.status == 404)
+        let searcher = try await client.send(
+            .post, "/v1/galleries/lineup/engines", template: "/v1/galleries/{gallery}/engines",
+            key: server.keys.searcher.secret, body: .json(["engine": "dlib"]))
+        #expect(searcher.status == 403)
+        let malformed = try await client.send(
+            .post, "/v1/galleries/lineup/engines", template: "/v1/galleries/{gallery}/engines", key: admin,
+            body: .json(["engines": "dlib"]))
+        #expect(malformed.status == 400)
+        let missingJob = try await client.send(.get, "/v1/engine-jobs/job-none", template: "/v1/engine-jobs/{job}", key: admin)
+        #expect(missingJob.status == 404)
+
+        let accepted = try await client.send(
+            .post, "/v1/galleries/lineup/engines", template: "/v1/galleries/{gallery}/engines", key: admin,
+            body: .json(["engine": "dlib"]))
+        #expect(accepted.status == 202)
+        let jobID = try #require(accepted.json?["id"]?.stringValue)
+        #expect(accepted.headers[.location] == "/v1/engine-jobs/\(jobID)")
+        #expect(accepted.json?["subjectsTotal"] == 2)
+        var job = accepted.json
+        let deadline = ContinuousClock.now + .seconds(60)
+        while job?["state"] == "running", ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            job = try await client.send(.get, "/v1/engine-jobs/\(jobID)", template: "/v1/engine-jobs/{job}", key: admin).json
+        }
+        #expect(job?["state"] == "completed")
+        #expect(job?["subjectsDone"] == 2)
+        #expect(job?["templatesMade"] == 2)
+        #expect(job?["fractionDone"] == 1)
+        let gallery = try await client.send(.get, "/v1/galleries/lineup", template: "/v1/galleries/{gallery}", key: admin)
+        #expect(gallery.json?["engines"]?.arrayValue?.map { $0["identifier"] } == ["sface", "dlib"])
+        #expect(gallery.json?["engines"]?.arrayValue?.map { $0["templatingJob"] } == [.null, .null])
+        #expect(gallery.json?["templates"] == 4)
+        let image = JSON.string(Data(try Photos.bytes("obama2.jpg")).base64EncodedString())
+        let byDlib = try await client.send(
+            .post, "/v1/search", template: "/v1/search", key: admin,
+            body: .json(justified(["gallery": "lineup", "image": image, "engine": "dlib"])))
+        #expect(byDlib.status == 200)
+        #expect(byDlib.json?["candidates"]?.arrayValue?.map { $0["subjectReference"] } == ["obama"])
+
+        // An engine still being templated answers 409 to searches.
+        _ = try await server.operations.dropEngine("dlib", from: "lineup", by: .localOperator(name: "test"))
+        let pending = try await server.operations.addEngine("dlib", to: "lineup", by: .localOperator(name: "test"))
+        let refused = try await client.send(
+            .post, "/v1/search", template: "/v1/search", key: admin,
+            body: .json(justified(["gallery": "lineup", "image": image, "engine": "dlib"])))
+        #expect(refused.status == 409)
+        #expect(refused.json?["detail"]?.stringValue?.contains(pending.id) == true)
+
+        let dropped = try await client.send(
+            .delete, "/v1/galleries/lineup/engines/dlib", template: "/v1/galleries/{gallery}/engines/{engine}", key: admin)
+        #expect(dropped.status == 200)
+        #expect(dropped.json?["engines"] == ["sface"])
+        let defaultEngine = try await client.send(
+            .delete, "/v1/galleries/lineup/engines/sface", template: "/v1/galleries/{gallery}/engines/{engine}", key: admin)
+        #expect(defaultEngine.status == 400)
+    }
 }

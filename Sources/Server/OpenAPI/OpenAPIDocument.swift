@@ -332,7 +332,7 @@ public enum OpenAPIDocument {
                 tag: "matching", requestBody: imageBody(json: "SearchRequest", multipart: "SearchForm"),
                 responses: withErrors(
                     ["200": json(ref("SearchResult"), description: "Candidates at or above the threshold, best first.")],
-                    imageErrors.merging(["404": "NotFound"]) { $1 })),
+                    imageErrors.merging(["404": "NotFound", "409": "Conflict"]) { $1 })),
             Endpoint(
                 method: "POST", path: "/v1/verify", operationID: "verify",
                 summary: "1:1: a probe photo against an enrolled subject (gallery + subjectReference) or against a "
@@ -340,7 +340,7 @@ public enum OpenAPIDocument {
                 tag: "matching", requestBody: imageBody(json: "VerifyRequest", multipart: "VerifyForm"),
                 responses: withErrors(
                     ["200": json(ref("VerificationResult"), description: "The score and the decision at the threshold.")],
-                    imageErrors.merging(["404": "NotFound"]) { $1 })),
+                    imageErrors.merging(["404": "NotFound", "409": "Conflict"]) { $1 })),
             Endpoint(
                 method: "GET", path: "/v1/audit", operationID: "auditEntries",
                 summary: "Audit entries in chain order (auditor, admin).", tag: "audit",
