@@ -42,6 +42,42 @@ import Testing
         }
     }
 
+    @Test("an engine added and templated on node A is searched on node B, and its drop reaches B", arguments: Backend.allCases)
+    func engineChangesPropagate(backend: Backend) async throws {
+        try await SharedDatabase.with(backend) { database in
+            let recognisers = try Support.recognisers.get()
+            let a = try await database.node(recognisers: recognisers)
+            let b = try await database.node(recognisers: recognisers)
+            let follower = Task { await GalleryFeedFollower(service: b.operations.identification).run() }
+            defer { follower.cancel() }
+            let keys = try await a.keys()
+            _ = try await a.operations.createGallery(GalleryDraft(name: "border", purpose: .immigration), by: keys.admin)
+            for (reference, photo) in [("obama", "obama.jpg"), ("biden", "biden.jpg")] {
+                _ = try await a.operations.enrol(
+                    EnrolmentRequest(gallery: "border", reference: reference, images: [try Support.photo(photo)]), by: keys.enroller)
+            }
+            try await waitUntil { (try? b.operations.identification.indexedTemplateCount(gallery: "border")) == 2 }
+            let job = try await a.operations.addEngine("dlib", to: "border", by: keys.admin)
+            #expect(try await a.operations.runEngineJob(job.id, holder: "node a").state == .completed)
+            try await waitUntil {
+                let record = try? b.operations.identification.gallery(named: "border")
+                return record?.engine(named: "dlib")?.isTemplating == false
+                    && (try? b.operations.identification.indexedTemplateCount(gallery: "border")) == 4
+            }
+            let byDlib = try await b.operations.search(
+                SearchRequest(
+                    gallery: "border", image: try Support.photo("obama2.jpg"), justification: Self.justified, k: 5, engine: "dlib"),
+                by: keys.searcher)
+            #expect(byDlib.candidates.map(\.subjectReference) == ["obama"])
+
+            _ = try await a.operations.dropEngine("dlib", from: "border", by: keys.admin)
+            try await waitUntil {
+                (try? b.operations.identification.gallery(named: "border"))?.engines.map(\.identifier) == ["sface"]
+                    && (try? b.operations.identification.indexedTemplateCount(gallery: "border")) == 2
+            }
+        }
+    }
+
     @Test("old feed entries are pruned down to the newest, and a node behind them rebuilds from the store and misses nothing", arguments: Backend.allCases)
     func prunedFeedRebuildsLaggingNodes(backend: Backend) async throws {
         try await SharedDatabase.with(backend) { database in
