@@ -9,7 +9,7 @@ import Review
 extension MatcherOperations {
     /// What is kept with an enrolment image besides its bytes: the face its templates were made
     /// from and their quality, so an engine added later makes the same template enrolment would.
-    struct KeptFace: Codable {
+    struct KeptFace: Codable, Sendable {
         var detection: DetectedFace
         var quality: TemplateQuality
     }
@@ -154,10 +154,19 @@ extension MatcherOperations {
         return ContinuousClock.now + duration / 2
     }
 
-    /// Makes and stores the engine's templates for one page of subjects, with the job's progress.
+    /// One kept image to template.
+    private struct TemplatingWork: Sendable {
+        var subject: SubjectRecord.ID
+        var image: KeptImage
+        var face: KeptFace
+    }
+
+    /// Makes and stores the engine's templates for one page of subjects, with the job's progress:
+    /// the images are templated on every core at once (each engine session runs one thread),
+    /// then stored in one transaction.
     private func template(_ subjects: [SubjectRecord], of job: EngineJob) async throws(OperationError) -> EngineJob {
         var job = job
-        var additions: [TemplateAddition] = []
+        var work: [TemplatingWork] = []
         for subject in subjects {
             let images: [EnrolmentImage]
             do { images = try await review.images.images(of: subject.id) } catch { throw .review(error) }
@@ -166,27 +175,27 @@ extension MatcherOperations {
                 continue
             }
             var seen = Set<String>()
-            var templates: [NewTemplate] = []
             for kept in images where seen.insert(kept.image.sha256).inserted {
                 let face: KeptFace
                 do { face = try JSONDecoder().decode(KeptFace.self, from: Data(kept.image.face.utf8)) } catch {
                     throw .review(.malformedRow(table: EnrolmentImageStore.table, reason: "image \(kept.id): \(error)"))
                 }
-                let template: FaceTemplate
-                do {
-                    template = try await identification.template(
-                        of: face.detection, imageBytes: kept.image.bytes, engine: job.engine, gallery: job.gallery)
-                } catch {
-                    throw .identification(error)
-                }
-                templates.append(
-                    NewTemplate(
-                        modelIdentifier: template.modelIdentifier, vector: template.values, quality: face.quality,
-                        sourceImageSHA256: kept.image.sha256, capturedAt: Date()))
+                work.append(TemplatingWork(subject: subject.id, image: kept.image, face: face))
             }
-            job.templatesMade += templates.count
-            additions.append(TemplateAddition(subject: subject.id, templates: templates))
         }
+        let templates = try await templates(of: work, engine: job.engine, gallery: job.gallery)
+        var additions: [TemplateAddition] = []
+        for (item, template) in zip(work, templates) {
+            let new = NewTemplate(
+                modelIdentifier: template.modelIdentifier, vector: template.values, quality: item.face.quality,
+                sourceImageSHA256: item.image.sha256, capturedAt: Date())
+            if additions.last?.subject == item.subject {
+                additions[additions.count - 1].templates.append(new)
+            } else {
+                additions.append(TemplateAddition(subject: item.subject, templates: [new]))
+            }
+        }
+        job.templatesMade += templates.count
         job.subjectsDone += subjects.count
         job.cursor = subjects.last?.id
         job.updatedAt = EngineJobs.now()
@@ -196,6 +205,38 @@ extension MatcherOperations {
             throw .identification(error)
         }
         return job
+    }
+
+    /// The engine's template of each item, in order, made on as many concurrent tasks as cores.
+    private func templates(of work: [TemplatingWork], engine: String, gallery: String) async throws(OperationError) -> [FaceTemplate] {
+        let identification = identification
+        let workers = max(ProcessInfo.processInfo.activeProcessorCount, 1)
+        do {
+            return try await withThrowingTaskGroup(of: (Int, FaceTemplate).self) { group in
+                var next = 0
+                func submit() {
+                    let position = next
+                    let item = work[position]
+                    next += 1
+                    group.addTask {
+                        let template = try await identification.template(
+                            of: item.face.detection, imageBytes: item.image.bytes, engine: engine, gallery: gallery)
+                        return (position, template)
+                    }
+                }
+                while next < min(workers, work.count) { submit() }
+                var made = [FaceTemplate?](repeating: nil, count: work.count)
+                while let (position, template) = try await group.next() {
+                    made[position] = template
+                    if next < work.count { submit() }
+                }
+                return made.compactMap { $0 }
+            }
+        } catch let error as IdentificationError {
+            throw .identification(error)
+        } catch {
+            throw .misconfigured(reason: "templating stopped: \(error)")
+        }
     }
 
     /// Marks the engine templated, with the job's last row and its audit entry, in one transaction.

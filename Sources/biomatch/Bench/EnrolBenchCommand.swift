@@ -31,6 +31,9 @@ struct EnrolBenchCommand: AsyncParsableCommand {
     @Option(help: "Measurements of each kind; the best is kept.") var repeats = 3
     @Option(help: "Folder for the throwaway gallery files (default: a new temporary folder, removed afterwards).")
     var directory: String?
+    @Option(help: "Measure re-templating instead: a gallery of the first engine gains each of the others (for example sface,dlib); its templating job's templates/s against the added engine's own chips/s on the same 400 ORL faces.")
+    var engines: String?
+    @Option(help: "Subjects per committed batch of the templating job (with --engines).") var batchSize = 16
 
     func validate() throws {
         guard images > 0, workers > 0, repeats > 0 else { throw ValidationError("--images, --workers and --repeats must be positive") }
@@ -44,6 +47,19 @@ struct EnrolBenchCommand: AsyncParsableCommand {
         let folder = URL(filePath: directory ?? NSTemporaryDirectory() + "biomatch-enrol-bench-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { if directory == nil { try? FileManager.default.removeItem(at: folder) } }
+        if let engines {
+            let names = engines.split(separator: ",").map(String.init)
+            let measured = try await RetemplatingBench(workers: workers, repeats: repeats, batchSize: batchSize)
+                .run(engines: names, folder: folder)
+            print("Re-templating a gallery of \(names[0]) (40 subjects x 10 ORL faces), \(workers) workers, best of \(repeats)")
+            printTable(
+                ["engine added", "templates", "engine alone chips/s", "re-templating templates/s", "ratio"],
+                measured.map {
+                    [$0.engine, "\($0.templates)", format($0.engine_chips_per_s), format($0.retemplating_templates_per_s), format($0.ratio, 3)]
+                })
+            try printJSON(measured)
+            return
+        }
 
         // Warm-up: every distinct image once, so both measurements start with warm sessions and caches.
         _ = try await measureEngine(engine, Array(sources.prefix(64)))
