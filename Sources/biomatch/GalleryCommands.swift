@@ -62,6 +62,8 @@ struct GalleryCommand: AsyncParsableCommand {
         var engines: String?
         @Option(help: "The engine searches use when they name none (default: the first of --engines).")
         var defaultEngine: String?
+        @Flag(help: "Do not keep enrolment images (sealed) for re-templating: an engine added later then needs the images supplied again.")
+        var noKeptImages = false
 
         var engineNames: [String]? {
             engines.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
@@ -84,7 +86,8 @@ struct GalleryCommand: AsyncParsableCommand {
             let record = try await operations.createGallery(
                 GalleryDraft(
                     name: name, description: description, purpose: purpose, retentionDays: retentionDays,
-                    operatingThreshold: threshold, engines: engineNames, defaultEngine: defaultEngine),
+                    operatingThreshold: threshold, engines: engineNames, defaultEngine: defaultEngine,
+                    keepsEnrolmentImages: !noKeptImages),
                 by: StoreOptions.caller)
             print("created \(describe(record))")
         }
@@ -125,8 +128,10 @@ struct GalleryCommand: AsyncParsableCommand {
             for engine in record.engines {
                 let threshold = record.operatingThreshold(of: engine.identifier).map { " threshold \($0)" } ?? ""
                 let isDefault = engine.identifier == record.defaultEngine ? " (default)" : ""
-                print("engine:      \(engine.identifier)\(isDefault): \(engine.templateModel)\(threshold)")
+                let templating = engine.templatingJob.map { " (being added: job \($0); resume with gallery add-engine)" } ?? ""
+                print("engine:      \(engine.identifier)\(isDefault): \(engine.templateModel)\(threshold)\(templating)")
             }
+            print("images:      \(record.settings.keepsEnrolmentImages ? "kept, sealed (for re-templating)" : "not kept")")
             print("created:     \(record.createdAt.formatted(.iso8601))")
             print("subjects:    \(counts.subjects)")
             print("templates:   \(counts.templates)")
