@@ -353,7 +353,8 @@ public final class MatcherOperations: Sendable {
                                 rank: $0.rank, subjectID: $0.subjectID, subjectReference: $0.subjectReference, score: $0.score,
                                 templateID: $0.bestTemplateID)
                         },
-                        probeFaces: probeFaces),
+                        probeFaces: probeFaces, engine: engineName,
+                        higherIsMoreAlike: identification.operatingPoint(gallery: gallery, engine: engineName).higherIsMoreAlike),
                     by: caller)
                 break
             } catch {

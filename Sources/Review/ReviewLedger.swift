@@ -138,6 +138,7 @@ public struct ReviewLedger: Sendable {
                 "searcher_system_actor": searcher.systemActor.map { .text($0) } ?? .null,
                 "searcher_name": searcher.name.map { .text($0) } ?? .null,
                 "threshold": .real(Double(search.threshold)), "opened_at_ms": .integer(openedAt),
+                "engine": .text(search.engine), "higher_is_more_alike": .integer(search.higherIsMoreAlike ? 1 : 0),
             ]
         }
     }
@@ -437,6 +438,7 @@ public struct ReviewLedger: Sendable {
             justification: SearchJustification(
                 purpose: try reader.text("purpose"), caseReference: try reader.text("case_reference")),
             probeSHA256: try reader.text("probe_sha256"), threshold: Float(try reader.real("threshold")),
+            engine: try reader.text("engine"), higherIsMoreAlike: try reader.integer("higher_is_more_alike") != 0,
             searcher: try Self.actor(reader, prefix: "searcher"), openedAt: try reader.date("opened_at_ms"),
             candidates: candidates, probeFaces: probeFaces)
     }

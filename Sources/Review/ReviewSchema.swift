@@ -131,7 +131,15 @@ public enum ReviewSchema {
                     WHERE decision_count < candidate_count
                     """,
                 ] + refuseUpdates(dialect)
-            )
+            ),
+            // Which engine's scores a case holds, and which way they point (a dlib distance is a
+            // match below the threshold); cases recorded before engines existed are SFace's.
+            SchemaMigration(
+                identifier: "review.v3-case-engine",
+                statements: [
+                    "ALTER TABLE review_cases ADD COLUMN engine \(text) NOT NULL DEFAULT 'sface'",
+                    "ALTER TABLE review_cases ADD COLUMN higher_is_more_alike \(integer) NOT NULL DEFAULT 1",
+                ]),
         ]
     }
 

@@ -131,6 +131,10 @@ public struct SearchRecord: Sendable {
     public var probeSHA256: String
     /// The threshold the search applied.
     public var threshold: Float
+    /// The engine whose scores the candidates carry (``GallerySearchService/fusion`` for the fused one).
+    public var engine: String = "sface"
+    /// Whether a higher score is more alike (false for a distance engine such as dlib).
+    public var higherIsMoreAlike = true
     /// The request's parameters, for the audit entry.
     public var parameters: [String: JSONValue]
     /// The candidates, best first, ranks 1, 2, 3, …
@@ -142,8 +146,11 @@ public struct SearchRecord: Sendable {
     /// Describes a search.
     public init(
         gallery: GalleryRecord, justification: SearchJustification, probeSHA256: String, threshold: Float,
-        parameters: [String: JSONValue] = [:], candidates: [SearchCandidate], probeFaces: [ProbeFace]
+        parameters: [String: JSONValue] = [:], candidates: [SearchCandidate], probeFaces: [ProbeFace],
+        engine: String = "sface", higherIsMoreAlike: Bool = true
     ) {
+        self.engine = engine
+        self.higherIsMoreAlike = higherIsMoreAlike
         self.gallery = gallery
         self.justification = justification
         self.probeSHA256 = probeSHA256
@@ -257,6 +264,11 @@ public struct ReviewCase: Sendable, Hashable, Encodable, Identifiable {
     public let probeSHA256: String
     /// The threshold the search applied.
     public let threshold: Float
+    /// The engine whose scores the candidates carry.
+    public let engine: String
+    /// Whether a higher score is more alike (false for a distance engine): a candidate is above
+    /// the threshold in the engine's sense when ``isBeyondThreshold(_:)``.
+    public let higherIsMoreAlike: Bool
     /// Who searched.
     public let searcher: ReviewActor
     /// When the search was recorded (millisecond precision).
@@ -265,6 +277,11 @@ public struct ReviewCase: Sendable, Hashable, Encodable, Identifiable {
     public let candidates: [ReviewCandidate]
     /// The probe faces kept for review.
     public let probeFaces: [ProbeFaceSummary]
+
+    /// Whether a score meets the case's threshold in its engine's direction.
+    public func meetsThreshold(_ score: Float) -> Bool {
+        higherIsMoreAlike ? score >= threshold : score < threshold
+    }
 
     /// Awaiting review while any candidate is undecided.
     public var status: ReviewStatus {

@@ -55,6 +55,11 @@ import Testing
         let byDlib = try await search("dlib")
         #expect(byDlib.engine == "dlib")
         #expect(byDlib.threshold == 0.6)
+        // The review case records the engine and its direction: a dlib match lies below 0.6.
+        let reviewCase = try #require(byDlib.reviewCase)
+        #expect(reviewCase.engine == "dlib" && !reviewCase.higherIsMoreAlike)
+        #expect(reviewCase.candidates.allSatisfy { reviewCase.meetsThreshold($0.score) })
+        #expect(bySFace.reviewCase?.engine == "sface" && bySFace.reviewCase?.higherIsMoreAlike == true)
         // A distance: obama's is below dlib's 0.6, biden's above it (so biden is no candidate).
         #expect(byDlib.candidates.map(\.subjectReference) == ["obama"])
         let obamaDistance = try #require(byDlib.candidates.first?.score)

@@ -71,7 +71,7 @@ enum ConsolePages {
         for candidate in reviewCase.candidates {
             body += candidateCard(
                 candidate, caseID: id, probe: probe, quality: candidateQuality[candidate.subjectID],
-                threshold: reviewCase.threshold, mayReview: mayReview)
+                reviewCase: reviewCase, mayReview: mayReview)
         }
         body += auditTable(auditTrail)
         return HTML.page(title: "Case \(id)", signedInAs: who(principal), body: body)
@@ -86,7 +86,7 @@ enum ConsolePages {
     }
 
     static func candidateCard(
-        _ candidate: ReviewCandidate, caseID: Int64, probe: ProbeFaceSummary?, quality: TemplateQuality?, threshold: Float,
+        _ candidate: ReviewCandidate, caseID: Int64, probe: ProbeFaceSummary?, quality: TemplateQuality?, reviewCase: ReviewCase,
         mayReview: Bool
     ) -> String {
         let subject = candidate.subjectID.rawValue
@@ -98,11 +98,17 @@ enum ConsolePages {
             }
             card += #"<div class="face"><img src="/console/reviews/\#(caseID)/candidates/\#(subject).png" alt="Candidate \#(HTML.escape(candidate.subjectReference))">Candidate</div></div>"#
         }
-        let margin = candidate.score >= threshold ? #"<span class="above">at or above threshold</span>"# : #"<span class="below">below threshold</span>"#
+        let threshold = reviewCase.threshold
+        // A distance engine's match lies below its threshold.
+        let margin = reviewCase.meetsThreshold(candidate.score)
+            ? (reviewCase.higherIsMoreAlike
+                ? #"<span class="above">at or above threshold</span>"# : #"<span class="above">below threshold (a distance: a match)</span>"#)
+            : (reviewCase.higherIsMoreAlike
+                ? #"<span class="below">below threshold</span>"# : #"<span class="below">at or above threshold (a distance: no match)</span>"#)
         card += #"<div class="details"><h2>Rank \#(candidate.rank): \#(HTML.escape(candidate.subjectReference))</h2>"#
         card += "<table><tbody>"
         card += "<tr><th>Score</th><td class=\"num\">\(HTML.decimal(candidate.score, places: 4)) \(margin)</td></tr>"
-        card += "<tr><th>Gallery threshold</th><td class=\"num\">\(HTML.decimal(threshold, places: 4))</td></tr>"
+        card += "<tr><th>Gallery threshold</th><td class=\"num\">\(HTML.decimal(threshold, places: 4)) (\(HTML.escape(reviewCase.engine)))</td></tr>"
         card += "<tr><th>Probe quality</th><td>\(HTML.escape(probe.map { qualityText(detection: $0.detectionScore, measures: $0.quality) } ?? "not kept"))</td></tr>"
         card += "<tr><th>Candidate quality</th><td>\(HTML.escape(quality.map { qualityText(detection: $0.detectionScore, measures: $0.measures) } ?? "unknown"))</td></tr>"
         card += "<tr><th>Subject ID</th><td class=\"num\">\(subject)</td></tr></tbody></table>"

@@ -225,6 +225,8 @@ struct ReviewCaseBody: APIResponseBody {
     var caseReference: String
     var probeSHA256: String
     var threshold: Float
+    var engine: String
+    var scoreDirection: String
     var searcher: String
     var openedAt: Date
     var status: String
@@ -240,6 +242,8 @@ struct ReviewCaseBody: APIResponseBody {
         caseReference = reviewCase.justification.caseReference
         probeSHA256 = reviewCase.probeSHA256
         threshold = reviewCase.threshold
+        engine = reviewCase.engine
+        scoreDirection = ScoreDirection.name(higherIsMoreAlike: reviewCase.higherIsMoreAlike)
         searcher = reviewCase.searcher.description
         openedAt = reviewCase.openedAt
         status = reviewCase.status.rawValue
@@ -339,6 +343,8 @@ extension OpenAPIDocument {
                 [
                     "caseID": integer(), "searchSequence": integer(), "gallery": string(), "purpose": string(),
                     "caseReference": string(), "probeSHA256": string(), "threshold": number(), "searcher": string(),
+                    "engine": string("The engine whose scores the candidates carry (or fusion)."),
+                    "scoreDirection": string(values: ["higher-is-more-alike", "lower-is-more-alike"]),
                     "openedAt": string(format: "date-time"),
                     "status": string(values: ["awaitingReview", "reviewed", "noCandidates"]),
                     "probeFaces": array(ref("ReviewProbeFace")), "candidates": array(ref("ReviewCandidate")),
@@ -346,7 +352,7 @@ extension OpenAPIDocument {
                 ],
                 required: [
                     "caseID", "searchSequence", "gallery", "purpose", "caseReference", "probeSHA256", "threshold",
-                    "searcher", "openedAt", "status", "probeFaces", "candidates", "identifications",
+                    "engine", "scoreDirection", "searcher", "openedAt", "status", "probeFaces", "candidates", "identifications",
                 ]),
             "ReviewQueueEntry": object(
                 [
