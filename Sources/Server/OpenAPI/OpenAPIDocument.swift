@@ -381,7 +381,8 @@ public enum OpenAPIDocument {
         let engine = string("An installed recognition engine.", values: engines)
         let searchEngine = string(
             "One of the gallery's engines, or `fusion` (every engine's similarity as a z-score against its impostor "
-                + "distribution, averaged); default the gallery's default engine.",
+                + "distribution, averaged: the gallery's recorded fusion calibration when it has one); default the gallery's "
+                + "default engine.",
             values: engines + ["fusion"])
         let scoreDirection = string(
             "How to read `score` and `threshold`: a cosine or fused score is more alike when higher, a distance (dlib) "
