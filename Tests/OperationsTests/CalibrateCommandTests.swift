@@ -65,6 +65,15 @@ import Testing
             #expect(created.status == 0, "\(created.error)")
         }
 
+        // Without --gallery it only prints: the store is not touched.
+        let printed = try Self.run(
+            ["calibrate", "--engine", "fusion", "--dataset", dataset.path, "--fmr", "1e-2", "--quiet"], database: database)
+        #expect(printed.status == 0, "\(printed.error)")
+        #expect(!printed.output.contains("recorded on gallery"))
+        let untouched = try SQLiteGalleryStore(location: database, additionalMigrations: MatcherOperations.migrations(for: .sqlite))
+        #expect(try await untouched.gallery(named: "border").settings.fusion == nil)
+        #expect(try await AuditLog(store: untouched).entries(limit: 10_000).count { $0.action == .galleryReconfigured } == 0)
+
         // Fusion: fitted on the gallery's engines, recorded with its statistics and threshold.
         let fused = try Self.run(
             ["calibrate", "--engine", "fusion", "--dataset", dataset.path, "--fmr", "1e-2", "--gallery", "border",
@@ -73,6 +82,8 @@ import Testing
         #expect(fused.status == 0, "\(fused.error)")
         #expect(fused.output.contains("recorded on gallery 'border': fused threshold"), "\(fused.output)")
         let fusedThreshold = try Self.printedThreshold(fused.output)
+        // The same images, engines and target: the same threshold as printed without --gallery.
+        #expect(fusedThreshold == (try Self.printedThreshold(printed.output)))
 
         // dlib alone: its threshold is printed negated (a similarity) and recorded as a distance.
         let byDlib = try Self.run(
