@@ -141,7 +141,7 @@ let package = Package(
             name: "OperationsTests",
             dependencies: [
                 "Operations", "Identification", "Governance", "Review", "FaceEngine", "Gallery", "Imaging", "Installation",
-                "SFaceEngine", "DlibEngine", "ONNXRuntime",
+                "SFaceEngine", "DlibEngine", "ONNXRuntime", "Evaluation",
                 "PostgresTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -74,6 +74,9 @@ public enum GalleryReconfiguration: Sendable, Hashable {
     case dropEngine(String)
     /// Replaces the gallery's settings.
     case settings(GallerySettings)
+    /// Records the fused comparison's calibration (nil: back to the engines' published impostor
+    /// statistics and the built-in fused threshold), leaving the other settings as they are.
+    case fusionCalibration(FusionCalibration?)
     /// Sets the operating threshold of an engine other than the default, in its native units
     /// (nil: the engine's published threshold).
     case engineThreshold(String, Float?)
@@ -83,7 +86,7 @@ public enum GalleryReconfiguration: Sendable, Hashable {
     public var changesEngines: Bool {
         switch self {
         case .addEngine, .engineTemplated, .dropEngine: true
-        case .settings, .engineThreshold: false
+        case .settings, .fusionCalibration, .engineThreshold: false
         }
     }
 }
@@ -142,19 +145,14 @@ extension GalleryRecord {
                     field: "engine", reason: "'\(identifier)' is gallery '\(name)''s default engine and cannot be dropped")
             }
             updated.engines.remove(at: position)
+            // The fused threshold was fitted with the dropped engine's scores: it no longer holds.
+            if updated.settings.fusion?.statistics[identifier] != nil { updated.settings.fusion = nil }
         case let .settings(settings):
-            if let fusion = settings.fusion {
-                guard fusion.threshold.isFinite else {
-                    throw .invalidInput(field: "fusion", reason: "the fused threshold must be finite")
-                }
-                for (engine, statistics) in fusion.statistics {
-                    guard statistics.mean.isFinite, statistics.deviation.isFinite, statistics.deviation > 0 else {
-                        throw .invalidInput(
-                            field: "fusion", reason: "engine '\(engine)''s impostor statistics need a finite mean and a positive deviation")
-                    }
-                }
-            }
+            if let fusion = settings.fusion { try Self.validate(fusion) }
             updated.settings = settings
+        case let .fusionCalibration(fusion):
+            if let fusion { try Self.validate(fusion) }
+            updated.settings.fusion = fusion
         case let .engineThreshold(identifier, threshold):
             let position = try position(of: identifier)
             guard identifier != defaultEngine else {
@@ -165,6 +163,23 @@ extension GalleryRecord {
         }
         try InputValidation.validate(engines: updated.engines, defaultEngine: updated.defaultEngine)
         return updated
+    }
+
+    /// A calibration's figures: a finite threshold, a target FMR in (0, 1), and for each engine
+    /// a finite mean and a positive deviation.
+    private static func validate(_ fusion: FusionCalibration) throws(GalleryError) {
+        guard fusion.threshold.isFinite else {
+            throw .invalidInput(field: "fusion", reason: "the fused threshold must be finite")
+        }
+        guard fusion.targetFalseMatchRate > 0, fusion.targetFalseMatchRate < 1 else {
+            throw .invalidInput(field: "fusion", reason: "the target false-match rate must lie strictly between 0 and 1")
+        }
+        for (engine, statistics) in fusion.statistics {
+            guard statistics.mean.isFinite, statistics.deviation.isFinite, statistics.deviation > 0 else {
+                throw .invalidInput(
+                    field: "fusion", reason: "engine '\(engine)''s impostor statistics need a finite mean and a positive deviation")
+            }
+        }
     }
 
     private func position(of identifier: String) throws(GalleryError) -> Int {

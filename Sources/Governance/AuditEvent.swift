@@ -179,6 +179,13 @@ extension AuditEvent {
                 "change": "settings", "keepsEnrolmentImages": .bool(settings.keepsEnrolmentImages),
                 "fusionThreshold": settings.fusion.map { .number($0.threshold) } ?? .null,
             ]
+        case let .fusionCalibration(fusion):
+            [
+                "change": "fusion-calibration", "fusionThreshold": fusion.map { .number($0.threshold) } ?? .null,
+                "targetFalseMatchRate": fusion.map { .number($0.targetFalseMatchRate) } ?? .null,
+                "engines": fusion.map { .array($0.statistics.keys.sorted().map(JSONValue.string)) } ?? .null,
+                "source": fusion.map { .string($0.source) } ?? .null,
+            ]
         case let .engineThreshold(engine, threshold):
             ["change": "engine-threshold", "engine": .string(engine), "threshold": threshold.map { .number($0) } ?? .null]
         }
@@ -194,6 +201,12 @@ extension AuditEvent {
     public static func engineTemplated(job: String, figures: [String: JSONValue]) -> AuditEvent {
         AuditEvent(
             action: .galleryReconfigured, actor: .system("engine-job"), parameters: ["job": .string(job)], result: figures)
+    }
+
+    /// A change to a gallery's engines or settings, with the reason given for it (a calibration
+    /// or an engine's threshold: what it was measured on).
+    public static func galleryReconfigured(by principal: some AuditActing, reason: String) -> AuditEvent {
+        AuditEvent(action: .galleryReconfigured, actor: principal.auditActor, parameters: ["reason": .string(reason)])
     }
 }
 

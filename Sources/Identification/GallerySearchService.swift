@@ -430,9 +430,7 @@ public final class GallerySearchService: Sendable {
         _ threshold: Float, gallery: String, companion: CompanionRecord? = nil
     ) async throws(IdentificationError) -> GalleryRecord {
         let index = try index(of: gallery)
-        guard threshold.isFinite, (-1...1).contains(threshold) else {
-            throw .invalidInput(field: "threshold", reason: "must lie in -1...1, got \(threshold)")
-        }
+        try Self.validate(threshold: threshold, comparison: comparison(of: index.record.defaultEngine, in: index.record), field: "threshold")
         let updated: GalleryRecord
         do {
             updated = try await store.setOperatingThreshold(threshold, of: index.record.id, companion: companion)
@@ -441,6 +439,93 @@ public final class GallerySearchService: Sendable {
         }
         index.record = updated
         return updated
+    }
+
+    /// Sets the operating threshold of one of a gallery's engines other than its default, in
+    /// the engine's native units (nil: the engine's published threshold); searches and
+    /// verifications by that engine that start afterwards use it. The default engine's threshold
+    /// is the gallery's (``setOperatingThreshold(_:gallery:companion:)``).
+    /// - Throws: ``IdentificationError/invalidInput(field:reason:)`` for an engine the gallery
+    ///   lacks, its default, or a threshold outside the engine's range.
+    @discardableResult
+    public func setEngineThreshold(
+        _ threshold: Float?, engine: String, gallery: String, companion: CompanionRecord? = nil
+    ) async throws(IdentificationError) -> GalleryRecord {
+        let index = try index(of: gallery)
+        let record = index.record
+        guard record.engine(named: engine) != nil else {
+            throw .invalidInput(
+                field: "engine",
+                reason: "gallery '\(gallery)' has no engine '\(engine)' (its engines: \(record.engines.map(\.identifier).joined(separator: ", ")))")
+        }
+        guard engine != record.defaultEngine else {
+            throw .invalidInput(
+                field: "engine", reason: "'\(engine)' is the gallery's default engine: its threshold is the gallery's operating threshold")
+        }
+        if let threshold { try Self.validate(threshold: threshold, comparison: comparison(of: engine, in: record), field: "threshold") }
+        return try await reconfigure(index, .engineThreshold(engine, threshold), companion: companion)
+    }
+
+    /// Records how the gallery's engines are fused (nil: back to the engines' published impostor
+    /// statistics and ``fusionThreshold``); fused searches and verifications that start
+    /// afterwards, on every node once it has read the change from the feed, use it.
+    /// - Throws: ``IdentificationError/invalidInput(field:reason:)`` when the calibration does not
+    ///   cover exactly the gallery's engines (at least two), or its figures are out of range.
+    @discardableResult
+    public func recordFusionCalibration(
+        _ calibration: FusionCalibration?, gallery: String, companion: CompanionRecord? = nil
+    ) async throws(IdentificationError) -> GalleryRecord {
+        let index = try index(of: gallery)
+        if let calibration { try Self.check(calibration, for: index.record) }
+        return try await reconfigure(index, .fusionCalibration(calibration), companion: companion)
+    }
+
+    /// A calibration fits a gallery when it names exactly the gallery's engines, two or more,
+    /// with usable figures.
+    static func check(_ calibration: FusionCalibration, for record: GalleryRecord) throws(IdentificationError) {
+        let fitted = Set(calibration.statistics.keys)
+        let held = Set(record.engines.map(\.identifier))
+        guard fitted.count >= 2 else {
+            throw .invalidInput(field: "statistics", reason: "a fusion calibration needs two engines or more, got \(fitted.count)")
+        }
+        guard fitted == held else {
+            throw .invalidInput(
+                field: "statistics",
+                reason: "the calibration was fitted on engines \(fitted.sorted().joined(separator: ", ")) but gallery "
+                    + "'\(record.name)' has \(record.engines.map(\.identifier).joined(separator: ", "))")
+        }
+        guard calibration.threshold.isFinite else {
+            throw .invalidInput(field: "threshold", reason: "must be a number, got \(calibration.threshold)")
+        }
+        guard calibration.targetFalseMatchRate > 0, calibration.targetFalseMatchRate < 1 else {
+            throw .invalidInput(
+                field: "targetFalseMatchRate", reason: "must lie strictly between 0 and 1, got \(calibration.targetFalseMatchRate)")
+        }
+        for (engine, statistics) in calibration.statistics.sorted(by: { $0.key < $1.key }) {
+            guard statistics.mean.isFinite, statistics.deviation.isFinite, statistics.deviation > 0 else {
+                throw .invalidInput(
+                    field: "statistics", reason: "engine '\(engine)' needs a finite impostor mean and a positive deviation")
+            }
+        }
+    }
+
+    /// How an engine of a gallery compares: as installed here, else as its templates say
+    /// (unit-length templates compare by cosine).
+    private func comparison(of engine: String, in record: GalleryRecord) -> TemplateComparison {
+        guard let entry = record.engine(named: engine) else { return .cosineSimilarity }
+        return catalogue.comparison(of: entry) ?? (entry.unitLength ? .cosineSimilarity : .euclideanDistance)
+    }
+
+    /// Applies a change to a gallery's settings (not its engines) and adopts the stored result.
+    private func reconfigure(
+        _ index: GalleryIndex, _ change: GalleryReconfiguration, companion: CompanionRecord?
+    ) async throws(IdentificationError) -> GalleryRecord {
+        let receipt: GalleryReconfigurationReceipt
+        do { receipt = try await store.reconfigureGallery(index.record.id, change, companion: companion) } catch {
+            throw .store(error)
+        }
+        index.record = receipt.gallery
+        return receipt.gallery
     }
 
     /// Erases a gallery with every subject and template in it, then drops its index.
@@ -644,7 +729,8 @@ public final class GallerySearchService: Sendable {
     public static let fusion = "fusion"
 
     /// The fused score at or above which a fused comparison reads as the same person, when the
-    /// request names no threshold: the average of the engines' z-scores (each similarity
+    /// request names no threshold and the gallery has no recorded ``FusionCalibration``: the
+    /// average of the engines' z-scores (each similarity
     /// against the engine's own impostor distribution, ``RecognitionEngineProfile/impostorSimilarity``).
     /// SFace and dlib on ORL: FMR at most 1e-4 at 3.098 (FNMR 1/1,800), so 3.1.
     public static let fusionThreshold: Float = 3.1
@@ -723,10 +809,12 @@ public final class GallerySearchService: Sendable {
         return templates
     }
 
-    /// A gallery's threshold for an engine (``fusionThreshold`` for ``fusion``) and whether a
-    /// higher score is more alike.
+    /// A gallery's threshold for an engine (for ``fusion``: its recorded calibration's, else
+    /// ``fusionThreshold``) and whether a higher score is more alike.
     public func operatingPoint(gallery: GalleryRecord, engine name: String) -> (threshold: Float, higherIsMoreAlike: Bool) {
-        guard name != Self.fusion, let entry = gallery.engine(named: name) else { return (Self.fusionThreshold, true) }
+        guard name != Self.fusion, let entry = gallery.engine(named: name) else {
+            return (gallery.settings.fusion?.threshold ?? Self.fusionThreshold, true)
+        }
         let threshold = gallery.operatingThreshold(of: name) ?? catalogue.publishedThreshold(of: name)
         return (threshold, catalogue.comparison(of: entry)?.higherIsMoreAlike ?? true)
     }
@@ -745,7 +833,9 @@ public final class GallerySearchService: Sendable {
     /// - ``fusion``: each engine's best `4k` subjects, their union scored exactly by every engine
     ///   and each similarity turned into a z-score against the engine's impostor distribution;
     ///   a subject's fused score is the mean of its engines' z-scores, kept at or above
-    ///   `threshold` (default ``fusionThreshold``).
+    ///   `threshold` (default: the gallery's recorded ``FusionCalibration``'s threshold, else
+    ///   ``fusionThreshold``); the impostor distributions are the calibration's when the
+    ///   gallery has one, the engines' published ones otherwise.
     public func search(
         gallery: String, probes: [FaceTemplate], engine requested: String? = nil, k: Int = 10, threshold: Float? = nil,
         attributeFilter: [String: String] = [:]
@@ -830,10 +920,45 @@ public final class GallerySearchService: Sendable {
         return best
     }
 
-    /// The engines of a gallery that take part in fusion here: installed, with impostor figures.
-    private func fusionParts(_ index: GalleryIndex) throws(IdentificationError) -> [(GalleryIndex.EngineTemplates, ScoreDistribution)] {
+    /// How a gallery's engines are fused here: each part's index and the impostor distribution
+    /// its similarities are normalised against, and the fused threshold.
+    struct FusionSetup {
+        var parts: [(templates: GalleryIndex.EngineTemplates, impostors: ScoreDistribution)]
+        var threshold: Float
+    }
+
+    /// The fusion of a gallery on this node. With a recorded ``FusionCalibration``, its engines
+    /// with its statistics and threshold (every one of them must be installed here: the threshold
+    /// holds for those engines together only; an engine added since is not fused until the
+    /// gallery is calibrated again); without one, the gallery's engines installed here with
+    /// published impostor figures, and ``fusionThreshold``.
+    func fusionSetup(_ index: GalleryIndex) throws(IdentificationError) -> FusionSetup {
+        let record = index.record
+        if let calibration = record.settings.fusion {
+            var parts: [(templates: GalleryIndex.EngineTemplates, impostors: ScoreDistribution)] = []
+            for entry in record.engines {
+                guard let statistics = calibration.statistics[entry.identifier] else { continue }
+                guard let templates = index.templates(of: entry.identifier) else {
+                    throw .invalidInput(
+                        field: "engine",
+                        reason: "gallery '\(record.name)''s fusion calibration covers engine '\(entry.identifier)', "
+                            + "which is not installed on this node")
+                }
+                parts.append(
+                    (templates, ScoreDistribution(mean: statistics.mean, deviation: statistics.deviation, source: calibration.source)))
+            }
+            guard parts.count == calibration.statistics.count, parts.count >= 2 else {
+                throw .invalidInput(
+                    field: "engine",
+                    reason: "gallery '\(record.name)''s fusion calibration covers engines "
+                        + "\(calibration.statistics.keys.sorted().joined(separator: ", ")); the gallery has "
+                        + "\(record.engines.map(\.identifier).joined(separator: ", ")): calibrate it again")
+            }
+            return FusionSetup(parts: parts, threshold: calibration.threshold)
+        }
         // An engine still being templated would fuse some subjects over fewer engines than others.
-        let parts = index.record.engines.filter { !$0.isTemplating }.compactMap { entry -> (GalleryIndex.EngineTemplates, ScoreDistribution)? in
+        let parts = record.engines.filter { !$0.isTemplating }.compactMap {
+            entry -> (templates: GalleryIndex.EngineTemplates, impostors: ScoreDistribution)? in
             guard let templates = index.templates(of: entry.identifier),
                 let impostors = catalogue.engine(for: entry)?.profile.impostorSimilarity
             else { return nil }
@@ -842,17 +967,18 @@ public final class GallerySearchService: Sendable {
         guard parts.count >= 2 else {
             throw .invalidInput(
                 field: "engine",
-                reason: "fusion needs two engines of gallery '\(index.record.name)' installed here with impostor figures; "
+                reason: "fusion needs two engines of gallery '\(record.name)' installed here with impostor figures; "
                     + "it has \(parts.count)")
         }
-        return parts
+        return FusionSetup(parts: parts, threshold: Self.fusionThreshold)
     }
 
     private func fusedSearch(
         _ index: GalleryIndex, probes: [FaceTemplate], k: Int, threshold: Float?, filter: SearchFilter?
     ) throws(IdentificationError) -> [Candidate] {
-        let parts = try fusionParts(index)
-        let minimum = threshold ?? Self.fusionThreshold
+        let setup = try fusionSetup(index)
+        let parts = setup.parts
+        let minimum = threshold ?? setup.threshold
         guard minimum.isFinite else { throw .invalidInput(field: "threshold", reason: "must be a number, got \(minimum)") }
         let partProbes = try parts.map { part throws(IdentificationError) in try engineProbes(probes, part.0.layout) }
         var perEngine: [[OwnerID: EngineHit]] = []
@@ -916,7 +1042,7 @@ public final class GallerySearchService: Sendable {
     /// gallery's default; ``fusion``: every engine, z-scores averaged as in
     /// ``search(gallery:probes:engine:k:threshold:attributeFilter:)``). The score is the best
     /// pair's, in the engine's native unit; the decision uses `threshold`, or the gallery's for
-    /// the engine (``fusionThreshold`` for fusion) when nil.
+    /// the engine (for fusion: its recorded calibration's, else ``fusionThreshold``) when nil.
     public func verify(
         gallery: String, probes: [FaceTemplate], subjectReference: String, engine requested: String? = nil,
         threshold: Float? = nil
@@ -924,8 +1050,11 @@ public final class GallerySearchService: Sendable {
         let index = try index(of: gallery)
         let name = try resolvedEngine(gallery: gallery, engine: requested)
         let parts: [(GalleryIndex.EngineTemplates, ScoreDistribution?)]
+        var fusedThreshold = Self.fusionThreshold
         if name == Self.fusion {
-            parts = try fusionParts(index).map { ($0.0, $0.1) }
+            let setup = try fusionSetup(index)
+            parts = setup.parts.map { ($0.templates, $0.impostors) }
+            fusedThreshold = setup.threshold
         } else {
             guard let templates = index.templates(of: name) else { throw notInstalled(name, gallery: gallery) }
             parts = [(templates, nil)]
@@ -960,7 +1089,7 @@ public final class GallerySearchService: Sendable {
             }
         }
         if name == Self.fusion {
-            let decision = threshold ?? Self.fusionThreshold
+            let decision = threshold ?? fusedThreshold
             let score = fusedCount > 0 ? fusedTotal / Float(fusedCount) : -.infinity
             return Verification(
                 subjectReference: subjectReference, engine: name, score: score, threshold: decision,

@@ -152,6 +152,52 @@ public final class MatcherOperations: Sendable {
         }
     }
 
+    /// Sets the operating threshold of one engine of a gallery (admin), in the engine's native
+    /// units, recording the reason in the audit log. The default engine's (`engine` nil or the
+    /// default) is the gallery's operating threshold (``setThreshold(_:gallery:reason:by:)``);
+    /// another engine's is a reconfiguration of the gallery, and nil restores the engine's
+    /// published threshold.
+    public func setThreshold(
+        _ threshold: Float?, engine: String?, gallery: String, reason: String, by caller: Caller
+    ) async throws(OperationError) -> GalleryRecord {
+        try authorize(caller, .configureGallery(gallery))
+        let record = try galleryRecord(gallery)
+        guard let engine, engine != record.defaultEngine else {
+            guard let threshold else {
+                throw .invalidRequest(field: "threshold", reason: "the default engine's threshold cannot be unset")
+            }
+            return try await setThreshold(threshold, gallery: gallery, reason: reason, by: caller)
+        }
+        let companion = try companion(for: .galleryReconfigured(by: caller, reason: try Self.checkedReason(reason)))
+        do {
+            return try await identification.setEngineThreshold(threshold, engine: engine, gallery: gallery, companion: companion)
+        } catch {
+            throw .identification(error)
+        }
+    }
+
+    /// Records how a gallery fuses its engines (admin): the impostor statistics of each engine
+    /// and the fused threshold, as `biomatch calibrate --engine fusion` measures them (nil: back
+    /// to the engines' published figures). The calibration must cover exactly the gallery's
+    /// engines; the reason (what it was measured on) goes to the audit log with its figures.
+    public func recordFusionCalibration(
+        _ calibration: FusionCalibration?, gallery: String, reason: String, by caller: Caller
+    ) async throws(OperationError) -> GalleryRecord {
+        try authorize(caller, .configureGallery(gallery))
+        let companion = try companion(for: .galleryReconfigured(by: caller, reason: try Self.checkedReason(reason)))
+        do { return try await identification.recordFusionCalibration(calibration, gallery: gallery, companion: companion) } catch {
+            throw .identification(error)
+        }
+    }
+
+    /// A change's stated reason, which must say something.
+    private static func checkedReason(_ reason: String) throws(OperationError) -> String {
+        guard !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw .invalidRequest(field: "reason", reason: "a calibration or threshold change needs a reason")
+        }
+        return reason
+    }
+
     /// Erases a gallery and everything in it (admin).
     public func deleteGallery(_ name: String, by caller: Caller) async throws(OperationError) -> GalleryErasure {
         try authorize(caller, .configureGallery(name))

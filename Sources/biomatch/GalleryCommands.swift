@@ -132,26 +132,36 @@ struct GalleryCommand: AsyncParsableCommand {
                 print("engine:      \(engine.identifier)\(isDefault): \(engine.templateModel)\(threshold)\(templating)")
             }
             print("images:      \(record.settings.keepsEnrolmentImages ? "kept, sealed (for re-templating)" : "not kept")")
+            if let fusion = record.settings.fusion {
+                let parts = fusion.statistics.sorted { $0.key < $1.key }
+                    .map { "\($0.key) impostor mean \($0.value.mean) sd \($0.value.deviation)" }
+                print("fusion:      threshold \(fusion.threshold) for FMR \(fusion.targetFalseMatchRate); \(parts.joined(separator: "; "))")
+                print("             calibrated on \(fusion.source)")
+            }
             print("created:     \(record.createdAt.formatted(.iso8601))")
             print("subjects:    \(counts.subjects)")
             print("templates:   \(counts.templates)")
         }
     }
 
-    /// `biomatch gallery threshold NAME VALUE --reason TEXT`.
+    /// `biomatch gallery threshold NAME VALUE --reason TEXT [--engine E]`.
     struct SetThreshold: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "threshold", abstract: "Set a gallery's operating threshold; the reason goes to the audit log.")
+            commandName: "threshold",
+            abstract: "Set a gallery's operating threshold, or one of its engines'; the reason goes to the audit log.")
 
         @OptionGroup var databaseOptions: StoreOptions
         @Argument(help: "The gallery's name.") var name: String
-        @Argument(help: "The new operating threshold, -1...1.") var threshold: Float
+        @Argument(help: "The new threshold in the engine's native unit: a cosine in -1...1, or a distance in 0...1.")
+        var threshold: Float
         @Option(help: "Why the threshold changes (for example the calibration it comes from).") var reason: String
+        @Option(help: "The engine whose threshold changes (default: the gallery's default engine, whose threshold is the gallery's).")
+        var engine: String?
 
         func run() async throws {
             let operations = try await databaseOptions.openOperations(engine: try FaceEngine(installation: .fromEnvironment(), configuration: FaceEngineConfiguration(keepsAlignedCrops: true)))
             let record = try await operations.setThreshold(
-                threshold, gallery: name, reason: reason, by: StoreOptions.caller)
+                threshold, engine: engine, gallery: name, reason: reason, by: StoreOptions.caller)
             print("updated \(describe(record))")
         }
     }

@@ -152,4 +152,111 @@ struct InstalledEngines: Sendable {
             .delete, "/v1/galleries/lineup/engines/sface", template: "/v1/galleries/{gallery}/engines/{engine}", key: admin)
         #expect(defaultEngine.status == 400)
     }
+
+    @Test func fusionCalibrationAndEngineThresholdsAreShownAndSetByAdmins() async throws {
+        let engines = try InstalledEngines.shared.get()
+        let server = try await OwnServer.start(.sqlite, engines: engines)
+        defer { Task { await server.close() } }
+        let client = server.client
+        let admin = server.keys.admin.secret
+        let gallery = "/v1/galleries/{gallery}"
+        let fusionPath = "/v1/galleries/{gallery}/fusion"
+        let enginePath = "/v1/galleries/{gallery}/engines/{engine}/threshold"
+        _ = try await client.send(
+            .post, "/v1/galleries", template: "/v1/galleries", key: admin,
+            body: .json(["name": "mixed", "purpose": "other", "engines": ["sface", "dlib"]]))
+        _ = try await client.send(
+            .post, "/v1/galleries/mixed/subjects", template: "/v1/galleries/{gallery}/subjects", key: admin,
+            body: .multipart([.text("reference", "obama"), .file("images", try Photos.bytes("obama.jpg"))]))
+
+        // Before any calibration: no fusion recorded, the built-in fused threshold, dlib's published 0.6.
+        let before = try await client.send(.get, "/v1/galleries/mixed", template: gallery, key: admin)
+        #expect(before.status == 200)
+        #expect(before.json?["fusion"] == .null)
+        #expect(abs((before.json?["fusionThreshold"]?.numberValue ?? 0) - 3.1) < 1e-6)
+        #expect(before.json?["engines"]?.arrayValue?.map { $0["operatingThreshold"]?.numberValue.map { ($0 * 1000).rounded() } } == [363, 600])
+
+        // The engines' published impostor figures, recorded with a threshold of the caller's.
+        var statistics: [String: JSON] = [:]
+        for name in ["sface", "dlib"] {
+            let figures = try #require(try engines.registry.engine(named: name).profile.impostorSimilarity)
+            statistics[name] = ["mean": .number(Double(figures.mean)), "deviation": .number(Double(figures.deviation))]
+        }
+        let calibration: [String: JSON] = [
+            "threshold": 2.5, "targetFalseMatchRate": 0.001, "source": "ORL, 78,000 impostor pairs",
+            "statistics": .object(statistics), "reason": "calibrated on ORL",
+        ]
+        let recorded = try await client.send(.put, "/v1/galleries/mixed/fusion", template: fusionPath, key: admin, body: .json(.object(calibration)))
+        #expect(recorded.status == 200)
+        #expect(recorded.json?["fusion"]?["threshold"] == 2.5)
+        #expect(recorded.json?["fusion"]?["targetFalseMatchRate"] == 0.001)
+        #expect(recorded.json?["fusion"]?["source"] == "ORL, 78,000 impostor pairs")
+        #expect(recorded.json?["fusion"]?["statistics"]?.objectValue.map { Set($0.keys) } == ["sface", "dlib"])
+        #expect(recorded.json?["fusionThreshold"] == 2.5)
+        let shown = try await client.send(.get, "/v1/galleries/mixed", template: gallery, key: admin)
+        #expect(shown.json?["fusion"] == recorded.json?["fusion"])
+        // Fused searches now default to the recorded threshold.
+        let image = JSON.string(Data(try Photos.bytes("obama2.jpg")).base64EncodedString())
+        let searched = try await client.send(
+            .post, "/v1/search", template: "/v1/search", key: admin,
+            body: .json(justified(["gallery": "mixed", "image": image, "engine": "fusion"])))
+        #expect(searched.json?["threshold"] == 2.5)
+        #expect(searched.json?["candidates"]?.arrayValue?.map { $0["subjectReference"] } == ["obama"])
+
+        // dlib's own threshold, then back to its published one; the default engine's is the gallery's.
+        let dlib = try await client.send(
+            .put, "/v1/galleries/mixed/engines/dlib/threshold", template: enginePath, key: admin,
+            body: .json(["threshold": 0.5, "reason": "dlib at FMR 1e-4"]))
+        #expect(dlib.status == 200)
+        #expect(dlib.json?["engines"]?.arrayValue?[1]["operatingThreshold"] == 0.5)
+        let reset = try await client.send(
+            .put, "/v1/galleries/mixed/engines/dlib/threshold", template: enginePath, key: admin,
+            body: .json(["threshold": nil, "reason": "published"]))
+        #expect(reset.status == 200)
+        #expect(reset.json?["engines"]?.arrayValue?[1]["operatingThreshold"]?.numberValue.map { ($0 * 1000).rounded() } == 600)
+        let sface = try await client.send(
+            .put, "/v1/galleries/mixed/engines/sface/threshold", template: enginePath, key: admin,
+            body: .json(["threshold": 0.5, "reason": "sface at FMR 1e-6"]))
+        #expect(sface.json?["operatingThreshold"] == 0.5)
+        #expect(sface.json?["engines"]?.arrayValue?[0]["operatingThreshold"] == 0.5)
+
+        // Bad input: typed problems, never a 500, and nothing changes.
+        let auditBefore = try await server.operations.auditLog.entries(limit: 10_000).count
+        func rejected(_ path: String, _ template: String, _ body: TestBody, key: String? = nil) async throws -> (Int, String?) {
+            let reply = try await client.send(.put, path, template: template, key: key ?? admin, body: body)
+            return (reply.status, reply.json?["errors"]?.arrayValue?.first?["pointer"]?.stringValue)
+        }
+        var single = calibration
+        single["statistics"] = ["sface": statistics["sface"]!]
+        #expect(try await rejected("/v1/galleries/mixed/fusion", fusionPath, .json(.object(single))) == (400, "/statistics"))
+        var foreign = calibration
+        foreign["statistics"] = ["sface": statistics["sface"]!, "arcface": statistics["dlib"]!]
+        #expect(try await rejected("/v1/galleries/mixed/fusion", fusionPath, .json(.object(foreign))) == (400, "/statistics"))
+        var flat = calibration
+        flat["statistics"] = ["sface": statistics["sface"]!, "dlib": ["mean": -0.76, "deviation": 0]]
+        #expect(try await rejected("/v1/galleries/mixed/fusion", fusionPath, .json(.object(flat))) == (400, "/statistics"))
+        var rate = calibration
+        rate["targetFalseMatchRate"] = 2
+        #expect(try await rejected("/v1/galleries/mixed/fusion", fusionPath, .json(.object(rate))) == (400, "/targetFalseMatchRate"))
+        var unreasoned = calibration
+        unreasoned["reason"] = " "
+        #expect(try await rejected("/v1/galleries/mixed/fusion", fusionPath, .json(.object(unreasoned))) == (400, "/reason"))
+        var missing = calibration
+        missing["statistics"] = nil
+        #expect(try await rejected("/v1/galleries/mixed/fusion", fusionPath, .json(.object(missing))).0 == 400)
+        var mistyped = calibration
+        mistyped["threshold"] = "high"
+        #expect(try await rejected("/v1/galleries/mixed/fusion", fusionPath, .json(.object(mistyped))).0 == 400)
+        #expect(try await rejected("/v1/galleries/nowhere/fusion", fusionPath, .json(.object(calibration))).0 == 404)
+        #expect(try await rejected("/v1/galleries/mixed/fusion", fusionPath, .json(.object(calibration)), key: server.keys.searcher.secret).0 == 403)
+        #expect(try await rejected("/v1/galleries/mixed/fusion", fusionPath, .raw(Array("threshold=2".utf8), contentType: "text/plain")).0 == 415)
+        #expect(try await rejected("/v1/galleries/mixed/engines/arcface/threshold", enginePath, .json(["threshold": 0.5, "reason": "r"])) == (400, "/engine"))
+        #expect(try await rejected("/v1/galleries/mixed/engines/dlib/threshold", enginePath, .json(["threshold": 1.5, "reason": "r"])) == (400, "/threshold"))
+        #expect(try await rejected("/v1/galleries/mixed/engines/dlib/threshold", enginePath, .json(["reason": "r"])).0 == 400)
+        #expect(try await rejected("/v1/galleries/mixed/engines/sface/threshold", enginePath, .json(["threshold": nil, "reason": "r"])) == (400, "/threshold"))
+        #expect(try await rejected("/v1/galleries/nowhere/engines/dlib/threshold", enginePath, .json(["threshold": 0.5, "reason": "r"])).0 == 404)
+        #expect(try await server.operations.auditLog.entries(limit: 10_000).count == auditBefore)
+        let after = try await client.send(.get, "/v1/galleries/mixed", template: gallery, key: admin)
+        #expect(after.json?["fusion"] == recorded.json?["fusion"])
+    }
 }

@@ -167,6 +167,10 @@ public enum OpenAPIDocument {
     static let galleryParameter: JSON = [
         "name": "gallery", "in": "path", "required": true, "schema": ["type": "string"], "description": "The gallery's name.",
     ]
+    static let engineParameter: JSON = [
+        "name": "engine", "in": "path", "required": true, "schema": ["type": "string"],
+        "description": "One of the gallery's engines.",
+    ]
     static let referenceParameter: JSON = [
         "name": "reference", "in": "path", "required": true, "schema": ["type": "string"],
         "description": "The subject's external reference.",
@@ -279,6 +283,28 @@ public enum OpenAPIDocument {
                 parameters: [["name": "job", "in": "path", "required": true, "schema": ["type": "string"], "description": "The job's identifier."]],
                 responses: withErrors(["200": json(ref("EngineJob"), description: "The job as last recorded.")], ["404": "NotFound"])),
             Endpoint(
+                method: "PUT", path: "/v1/galleries/{gallery}/engines/{engine}/threshold", operationID: "setEngineThreshold",
+                summary: "Set the operating threshold of one of the gallery's engines, in its native unit, with the reason "
+                    + "for the audit log (admin). The default engine's is the gallery's operating threshold; another's may be "
+                    + "null, for the engine's published threshold.",
+                tag: "galleries", parameters: [galleryParameter, engineParameter],
+                requestBody: ["required": true, "content": ["application/json": ["schema": ref("SetEngineThresholdRequest")]]],
+                responses: withErrors(
+                    ["200": json(ref("Gallery"), description: "The gallery with the engine's new threshold.")],
+                    ["404": "NotFound", "415": "UnsupportedMediaType"])),
+            Endpoint(
+                method: "PUT", path: "/v1/galleries/{gallery}/fusion", operationID: "recordFusionCalibration",
+                summary: "Record how the gallery fuses its engines: each engine's impostor statistics and the fused "
+                    + "threshold, as `biomatch calibrate --engine fusion` measures them, with the reason for the audit log "
+                    + "(admin). The statistics must name exactly the gallery's engines.",
+                tag: "galleries", parameters: [galleryParameter],
+                requestBody: [
+                    "required": true, "content": ["application/json": ["schema": ref("RecordFusionCalibrationRequest")]],
+                ],
+                responses: withErrors(
+                    ["200": json(ref("Gallery"), description: "The gallery with its fusion calibration.")],
+                    ["404": "NotFound", "415": "UnsupportedMediaType"])),
+            Endpoint(
                 method: "GET", path: "/v1/galleries/{gallery}/subjects", operationID: "listSubjects",
                 summary: "A page of the gallery's subjects, in enrolment order.", tag: "subjects",
                 parameters: [
@@ -351,12 +377,36 @@ public enum OpenAPIDocument {
 
     // MARK: - Schemas
 
+    /// The members of a fusion calibration.
+    static let fusionCalibrationProperties: [String: JSON] = [
+        "threshold": number("The fused score (the mean of the engines' z-scores) at or above which a pair reads as the same person."),
+        "targetFalseMatchRate": number("The false-match rate the threshold was chosen for, strictly between 0 and 1."),
+        "source": string("What the calibration was measured on (dataset and counts)."),
+        "statistics": map(
+            object(
+                [
+                    "mean": number("Mean impostor similarity (a distance negated)."),
+                    "deviation": number("Standard deviation of impostor similarities, positive."),
+                ], required: ["mean", "deviation"])),
+    ]
+    static let fusionCalibration = object(
+        fusionCalibrationProperties, required: ["threshold", "targetFalseMatchRate", "source", "statistics"])
+
+    /// `schema` (an object schema) that may also be null.
+    static func nullableObject(_ schema: JSON, description: String) -> JSON {
+        guard case var .object(members) = schema else { return schema }
+        members["type"] = ["object", "null"]
+        members["description"] = .string(description)
+        return .object(members)
+    }
+
     static func schemas(purposes: [String], engines: [String] = ["sface"]) -> [String: JSON] {
         let galleryPurposes = GalleryPurpose.allCases.map(\.rawValue)
         let engine = string("An installed recognition engine.", values: engines)
         let searchEngine = string(
             "One of the gallery's engines, or `fusion` (every engine's similarity as a z-score against its impostor "
-                + "distribution, averaged); default the gallery's default engine.",
+                + "distribution, averaged: the gallery's recorded fusion calibration when it has one); default the gallery's "
+                + "default engine.",
             values: engines + ["fusion"])
         let scoreDirection = string(
             "How to read `score` and `threshold`: a cosine or fused score is more alike when higher, a distance (dlib) "
@@ -434,15 +484,24 @@ public enum OpenAPIDocument {
                     "subjects": integer("Enrolled subjects."), "templates": integer("Stored templates (one per image and engine)."),
                     "engines": array(ref("GalleryEngine")), "defaultEngine": engine,
                     "keepsEnrolmentImages": ["type": "boolean", "description": "Whether enrolment images are kept sealed for re-templating."],
+                    "fusion": nullableObject(
+                        fusionCalibration,
+                        description: "The fusion calibration recorded for the gallery; null: the engines' published impostor "
+                            + "statistics and the built-in fused threshold."),
+                    "fusionThreshold": number(
+                        "The fused score at or above which engine `fusion` reads a pair as the same person: the recorded "
+                            + "calibration's threshold, else the built-in one."),
                 ],
                 required: [
                     "name", "description", "purpose", "retentionDays", "operatingThreshold", "modelIdentifier", "createdAt",
-                    "engines", "defaultEngine", "keepsEnrolmentImages",
+                    "engines", "defaultEngine", "keepsEnrolmentImages", "fusion", "fusionThreshold",
                 ]),
             "GalleryEngine": object(
                 [
                     "identifier": engine, "templateModel": string(), "templateLength": integer(),
-                    "operatingThreshold": number("The engine's threshold in its native unit."),
+                    "operatingThreshold": number(
+                        "The engine's threshold in its native unit: the gallery's for its default engine, the one set for "
+                            + "another engine, else the engine's published one."),
                     "scoreDirection": scoreDirection,
                     "templatingJob": [
                         "type": ["string", "null"],
@@ -471,6 +530,17 @@ public enum OpenAPIDocument {
                     "reason": string("Why, for the audit log."),
                 ],
                 required: ["threshold", "reason"]),
+            "SetEngineThresholdRequest": object(
+                [
+                    "threshold": nullable("number"),
+                    "reason": string("Why, for the audit log."),
+                ],
+                required: ["threshold", "reason"],
+                description: "The engine's threshold in its native unit: a cosine in -1...1, or a distance in 0...1; null "
+                    + "for the engine's published threshold (not for the default engine)."),
+            "RecordFusionCalibrationRequest": object(
+                fusionCalibrationProperties.merging(["reason": string("Why, for the audit log.")]) { current, _ in current },
+                required: ["threshold", "targetFalseMatchRate", "source", "statistics", "reason"]),
             "GalleryErasure": object(
                 ["gallery": string(), "subjectsErased": integer(), "templatesErased": integer()],
                 required: ["gallery", "subjectsErased", "templatesErased"]),

@@ -57,11 +57,11 @@ struct GalleryEngineBody: Encodable {
     var templatingJob: String?
 
     // Unit-length templates are compared by cosine (higher is more alike), the others by distance.
-    init(_ engine: GalleryEngine, of record: GalleryRecord) {
+    init(_ engine: GalleryEngine, operatingThreshold: Float) {
         identifier = engine.identifier
         templateModel = engine.templateModel
         templateLength = engine.templateLength
-        operatingThreshold = record.operatingThreshold(of: engine.identifier) ?? record.operatingThreshold
+        self.operatingThreshold = operatingThreshold
         scoreDirection = ScoreDirection.name(higherIsMoreAlike: engine.unitLength)
         templatingJob = engine.templatingJob
     }
@@ -88,6 +88,62 @@ struct SetThresholdBody: Decodable {
     var reason: String
 }
 
+/// `SetEngineThresholdRequest`: a threshold, or null for the engine's published one.
+struct SetEngineThresholdBody: Decodable {
+    var threshold: Float?
+    var reason: String
+
+    private enum CodingKeys: String, CodingKey { case threshold, reason }
+
+    // `threshold` must be present: null resets, absence is a mistake.
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        guard container.contains(.threshold) else {
+            throw DecodingError.keyNotFound(
+                CodingKeys.threshold,
+                DecodingError.Context(codingPath: [], debugDescription: "threshold is required (null: the engine's published one)"))
+        }
+        threshold = try container.decodeIfPresent(Float.self, forKey: .threshold)
+        reason = try container.decode(String.self, forKey: .reason)
+    }
+}
+
+/// `FusionStatistics`.
+struct FusionStatisticsBody: Codable {
+    var mean: Float
+    var deviation: Float
+}
+
+/// `FusionCalibration`.
+struct FusionCalibrationBody: Encodable {
+    var threshold: Float
+    var targetFalseMatchRate: Double
+    var source: String
+    var statistics: [String: FusionStatisticsBody]
+
+    init(_ calibration: FusionCalibration) {
+        threshold = calibration.threshold
+        targetFalseMatchRate = calibration.targetFalseMatchRate
+        source = calibration.source
+        statistics = calibration.statistics.mapValues { FusionStatisticsBody(mean: $0.mean, deviation: $0.deviation) }
+    }
+}
+
+/// `RecordFusionCalibrationRequest`.
+struct RecordFusionCalibrationBody: Decodable {
+    var threshold: Float
+    var targetFalseMatchRate: Double
+    var source: String
+    var statistics: [String: FusionStatisticsBody]
+    var reason: String
+
+    var calibration: FusionCalibration {
+        FusionCalibration(
+            statistics: statistics.mapValues { FusionCalibration.Statistics(mean: $0.mean, deviation: $0.deviation) },
+            threshold: threshold, targetFalseMatchRate: targetFalseMatchRate, source: source)
+    }
+}
+
 /// `Gallery`.
 struct GalleryBody: APIResponseBody {
     var name: String
@@ -102,11 +158,17 @@ struct GalleryBody: APIResponseBody {
     var engines: [GalleryEngineBody]
     var defaultEngine: String
     var keepsEnrolmentImages: Bool
+    var fusion: FusionCalibrationBody?
+    var fusionThreshold: Float
 
-    init(_ record: GalleryRecord, counts: GalleryCounts?) {
+    /// The gallery's resource; `operatingPoint` gives each engine's threshold in effect (its
+    /// own, else its published one) and the fused threshold.
+    init(_ record: GalleryRecord, counts: GalleryCounts?, operatingPoint: (GalleryRecord, String) -> Float) {
         keepsEnrolmentImages = record.settings.keepsEnrolmentImages
-        engines = record.engines.map { GalleryEngineBody($0, of: record) }
+        engines = record.engines.map { GalleryEngineBody($0, operatingThreshold: operatingPoint(record, $0.identifier)) }
         defaultEngine = record.defaultEngine
+        fusion = record.settings.fusion.map(FusionCalibrationBody.init)
+        fusionThreshold = operatingPoint(record, "fusion")
         name = record.name
         description = record.description
         purpose = record.purpose.rawValue
@@ -121,7 +183,7 @@ struct GalleryBody: APIResponseBody {
     // Optional members are written as null rather than left out, as the schema says.
     private enum CodingKeys: String, CodingKey {
         case name, description, purpose, retentionDays, operatingThreshold, modelIdentifier, createdAt, subjects, templates
-        case engines, defaultEngine, keepsEnrolmentImages
+        case engines, defaultEngine, keepsEnrolmentImages, fusion, fusionThreshold
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -138,6 +200,8 @@ struct GalleryBody: APIResponseBody {
         try container.encode(engines, forKey: .engines)
         try container.encode(defaultEngine, forKey: .defaultEngine)
         try container.encode(keepsEnrolmentImages, forKey: .keepsEnrolmentImages)
+        try container.encode(fusion, forKey: .fusion)
+        try container.encode(fusionThreshold, forKey: .fusionThreshold)
     }
 }
 
