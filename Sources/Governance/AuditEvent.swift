@@ -294,12 +294,14 @@ extension AuditEvent {
     /// A 1:1 comparison of two images, neither enrolled; `probeSHA256` is the first image's hash.
     public static func comparison(
         by principal: some AuditActing, justification: SearchJustification, probeSHA256: String,
-        otherImageSHA256: String, score: Float, threshold: Float
+        otherImageSHA256: String, score: Float, threshold: Float, engine: String = "sface", isMatch: Bool? = nil
     ) -> AuditEvent {
         AuditEvent(
             action: .compare, actor: principal.auditActor, justification: justification, probeSHA256: probeSHA256,
-            parameters: ["otherImageSHA256": .string(otherImageSHA256), "threshold": .number(threshold)],
-            result: ["score": .number(score), "match": .bool(score >= threshold)])
+            parameters: [
+                "otherImageSHA256": .string(otherImageSHA256), "threshold": .number(threshold), "engine": .string(engine),
+            ],
+            result: ["score": .number(score), "match": .bool(isMatch ?? (score >= threshold))])
     }
 
     /// A face detection on an image.

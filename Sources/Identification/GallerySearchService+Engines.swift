@@ -98,6 +98,13 @@ extension GallerySearchService {
         guard let entry = record.engine(named: identifier) else {
             throw .invalidInput(field: "engine", reason: "gallery '\(gallery)' has no engine '\(identifier)'")
         }
+        return try await template(of: face, imageBytes: imageBytes, entry: entry, context: "gallery '\(gallery)'")
+    }
+
+    private func template(
+        of face: DetectedFace, imageBytes: [UInt8], entry: GalleryEngine, context: String
+    ) async throws(IdentificationError) -> FaceTemplate {
+        let identifier = entry.identifier
         let image: RGBImage
         do { image = try ImageDecoder(limits: engine.configuration.decodingLimits).decode(imageBytes) } catch {
             throw .refused(.image(index: 0, reason: .unreadable(error.description)))
@@ -108,7 +115,7 @@ extension GallerySearchService {
             do { templates = try await engine.templates(forAlignedCrops: [crop]) } catch { throw .engine(error) }
         } else {
             guard let recogniser = catalogue.engine(for: entry) else {
-                throw .invalidInput(field: "engine", reason: "engine '\(identifier)' of gallery '\(gallery)' is not installed on this node")
+                throw .invalidInput(field: "engine", reason: "engine '\(identifier)' (\(context)) is not installed on this node")
             }
             do { templates = try await recogniser.templates(for: [face], in: image) } catch { throw .engine(error) }
         }
@@ -116,5 +123,31 @@ extension GallerySearchService {
             throw .invalidInput(field: "engine", reason: "engine '\(identifier)' made no template")
         }
         return template
+    }
+
+    /// How an installed engine's templates compare (SFace: cosine).
+    /// - Throws: ``IdentificationError/invalidInput(field:reason:)`` for an engine not installed
+    ///   here, or for ``fusion`` (a fused score needs a gallery's calibration).
+    public func comparison(ofEngine identifier: String) throws(IdentificationError) -> TemplateComparison {
+        guard identifier != Self.fusion else {
+            throw .invalidInput(field: "engine", reason: "two images are compared by one engine; fusion needs a gallery")
+        }
+        guard let entry = catalogue.galleryEngine(named: identifier), let comparison = catalogue.comparison(of: entry) else {
+            throw unknownEngine(identifier)
+        }
+        return comparison
+    }
+
+    /// The same-subject threshold an installed engine publishes, in its native unit.
+    public func publishedThreshold(ofEngine identifier: String) -> Float {
+        catalogue.publishedThreshold(of: identifier)
+    }
+
+    /// An installed engine's template of a face found in an image (not bound to a gallery).
+    public func template(
+        of face: DetectedFace, imageBytes: [UInt8], engine identifier: String
+    ) async throws(IdentificationError) -> FaceTemplate {
+        guard let entry = catalogue.galleryEngine(named: identifier) else { throw unknownEngine(identifier) }
+        return try await template(of: face, imageBytes: imageBytes, entry: entry, context: "this node")
     }
 }

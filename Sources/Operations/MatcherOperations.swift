@@ -490,22 +490,40 @@ public final class MatcherOperations: Sendable {
     public func compare(_ request: ImageComparisonRequest, by caller: Caller) async throws(OperationError) -> VerificationOutcome {
         try authorize(caller, .compareImages)
         let justification = try justify(request.justification, gallery: nil)
-        let threshold = try checkedThreshold(request.threshold ?? GalleryRecord.defaultOperatingThreshold)
+        let engineName = request.engine ?? GalleryEngine.legacyIdentifier
+        let comparison: TemplateComparison
+        do { comparison = try identification.comparison(ofEngine: engineName) } catch { throw .identification(error) }
+        let threshold = try checkedThreshold(request.threshold ?? identification.publishedThreshold(ofEngine: engineName))
         let first = try await analyse(request.first)
         let second = try await analyse(request.second)
         let firstFace = try Self.choose(nil, among: first.faces, field: "first image")
         let secondFace = try Self.choose(nil, among: second.faces, field: "second image")
         let score: Float
-        do { score = try first.faces[firstFace].template.cosineSimilarity(to: second.faces[secondFace].template) } catch {
-            throw .identification(.engine(error))
+        if engineName == GalleryEngine.legacyIdentifier {
+            do { score = try first.faces[firstFace].template.cosineSimilarity(to: second.faces[secondFace].template) } catch {
+                throw .identification(.engine(error))
+            }
+        } else {
+            do {
+                let left = try await identification.template(
+                    of: first.faces[firstFace].detection, imageBytes: request.first, engine: engineName)
+                let right = try await identification.template(
+                    of: second.faces[secondFace].detection, imageBytes: request.second, engine: engineName)
+                score = comparison.score(left.values, right.values)
+            } catch {
+                throw .identification(error)
+            }
         }
+        let isMatch = comparison.isMatch(score, threshold: threshold)
         let entry = try await record(
             .comparison(
                 by: caller, justification: justification, probeSHA256: FileDigest.sha256(of: request.first),
-                otherImageSHA256: FileDigest.sha256(of: request.second), score: score, threshold: threshold))
+                otherImageSHA256: FileDigest.sha256(of: request.second), score: score, threshold: threshold, engine: engineName,
+                isMatch: isMatch))
         return VerificationOutcome(
-            subjectReference: nil, score: score, threshold: threshold, isMatch: score >= threshold,
-            faces: Self.probeFaces(first.faces), comparedFace: firstFace, auditSequence: entry.sequence)
+            subjectReference: nil, score: score, threshold: threshold, isMatch: isMatch,
+            faces: Self.probeFaces(first.faces), comparedFace: firstFace, auditSequence: entry.sequence, engine: engineName,
+            engineScores: [engineName: score])
     }
 
     // MARK: - Retention

@@ -228,11 +228,18 @@ public struct ImageComparisonRequest: Sendable {
     public var second: [UInt8]
     /// Purpose and case reference.
     public var justification: StatedJustification
-    /// Decision threshold; nil uses ``GalleryRecord/defaultOperatingThreshold``.
+    /// Decision threshold in the engine's native unit; nil uses the engine's published one
+    /// (SFace: ``GalleryRecord/defaultOperatingThreshold``).
     public var threshold: Float?
+    /// The recognition engine that compares the faces (nil: SFace); both templates are made from
+    /// each image's detection.
+    public var engine: String?
 
     /// Describes a comparison.
-    public init(first: [UInt8], second: [UInt8], justification: StatedJustification, threshold: Float? = nil) {
+    public init(
+        first: [UInt8], second: [UInt8], justification: StatedJustification, threshold: Float? = nil, engine: String? = nil
+    ) {
+        self.engine = engine
         self.first = first
         self.second = second
         self.justification = justification

@@ -248,4 +248,28 @@ import Testing
             }
         }
     }
+
+    @Test("two images are compared by the engine named: dlib's distance is below 0.6 for obama's two photos and above it for obama and biden; fusion and unknown engines are refused")
+    func imagesComparedByEngine() async throws {
+        let fixture = try await Support.fixture(.sqlite, recognisers: try Support.recognisers.get())
+        defer { fixture.cleanUp() }
+        func compare(_ first: String, _ second: String, engine: String?) async throws -> VerificationOutcome {
+            try await fixture.operations.compare(
+                ImageComparisonRequest(
+                    first: try Support.photo(first), second: try Support.photo(second), justification: Self.justified,
+                    engine: engine),
+                by: fixture.admin)
+        }
+        let same = try await compare("obama.jpg", "obama2.jpg", engine: "dlib")
+        #expect(same.engine == "dlib" && same.threshold == 0.6)
+        #expect(same.score > 0 && same.score < 0.6 && same.isMatch)
+        let other = try await compare("obama.jpg", "biden.jpg", engine: "dlib")
+        #expect(other.score > 0.6 && !other.isMatch)
+        let bySFace = try await compare("obama.jpg", "obama2.jpg", engine: nil)
+        #expect(bySFace.engine == "sface" && bySFace.isMatch && bySFace.score >= 0.363)
+        let audited = try await fixture.operations.auditLog.entries().filter { $0.action == .compare }.map(\.parameters)
+        #expect(audited.filter { $0.contains("\"engine\":\"dlib\"") }.count == 2)
+        await #expect(throws: OperationError.self) { try await compare("obama.jpg", "obama2.jpg", engine: "fusion") }
+        await #expect(throws: OperationError.self) { try await compare("obama.jpg", "obama2.jpg", engine: "arcface") }
+    }
 }

@@ -94,12 +94,11 @@ struct MatchingRoutes {
             if faceIndex != nil {
                 throw RequestError.invalidField(pointer: "/faceIndex", reason: "image-to-image comparison uses each image's largest face")
             }
-            if engine != nil {
-                throw RequestError.invalidField(pointer: "/engine", reason: "image-to-image comparison uses the detector's SFace")
-            }
             outcome = try await operations.compare(
-                ImageComparisonRequest(first: image, second: otherImage, justification: justification, threshold: threshold),
+                ImageComparisonRequest(
+                    first: image, second: otherImage, justification: justification, threshold: threshold, engine: engine),
                 by: caller)
+            higherIsMoreAlike = (try? operations.identification.comparison(ofEngine: outcome.engine))?.higherIsMoreAlike ?? true
         default:
             throw RequestError.invalidField(
                 pointer: otherImage == nil ? (gallery == nil ? "/gallery" : "/subjectReference") : "/otherImage",
