@@ -26,17 +26,19 @@ serve: release
 	.build/release/biomatch serve
 
 ## test: set up, build, prepare models, run the whole suite. The suites that stop, start and
-##       promote PostgreSQL servers and time leases and failovers run after the others, one test at
-##       a time: on two cores, beside the parallel suite, their waits measured the load, not BioMatch.
-HA_SUITES := AvailabilityTests|PrimaryLocatorTests|WorkLeaseTests|RetentionLeaseTests|IdempotencyTests|FailoverTests|ClusterPropagationTests|ChangeFeedTests|ClusterAuditTests
+##       promote PostgreSQL servers and time leases and failovers, the ones that run `biomatch` as a
+##       process of its own (killed mid-job, or calibrating) and the graceful-shutdown test (it holds
+##       a request on a cooperative thread) run after the others, one test at a time: on two cores,
+##       beside the parallel suite, their waits measured the load, not BioMatch.
+SERIAL_SUITES := AvailabilityTests|PrimaryLocatorTests|WorkLeaseTests|RetentionLeaseTests|IdempotencyTests|FailoverTests|ClusterPropagationTests|ChangeFeedTests|ClusterAuditTests|EngineJobCrashTests|CalibrateCommandTests|LifecycleTests
 ##       Each phase has a hard limit (timeout kills the runner's whole process group, and the
 ##       servers the tests started stop when their test process is gone): a hang fails the run
 ##       with a message instead of holding CI until its own limit.
 test: models
-	timeout -k 30 1800 swift test --skip-build --parallel --skip '$(HA_SUITES)' \
+	timeout -k 30 1800 swift test --skip-build --parallel --skip '$(SERIAL_SUITES)' \
 	  || { status=$$?; [ $$status -ne 124 ] || echo "make test: the parallel suite did not end within 30 minutes"; exit $$status; }
-	timeout -k 30 900 swift test --skip-build --no-parallel --filter '$(HA_SUITES)' \
-	  || { status=$$?; [ $$status -ne 124 ] || echo "make test: the PostgreSQL failover suites did not end within 15 minutes"; exit $$status; }
+	timeout -k 30 900 swift test --skip-build --no-parallel --filter '$(SERIAL_SUITES)' \
+	  || { status=$$?; [ $$status -ne 124 ] || echo "make test: the serial suites did not end within 15 minutes"; exit $$status; }
 
 clean:
 	rm -rf .build

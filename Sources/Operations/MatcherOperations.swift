@@ -24,6 +24,8 @@ public final class MatcherOperations: Sendable {
     public let review: ReviewLedger
     /// Called with the stage timings of every image analysed (for metrics).
     let analysisObserver: (@Sendable (StageTimings) -> Void)?
+    /// Bounds the image analyses of requests (nil: unbounded, as the CLI runs).
+    public let admission: AnalysisAdmission?
 
     /// The most candidates a search may ask for.
     public static let maximumCandidates = 100
@@ -37,8 +39,9 @@ public final class MatcherOperations: Sendable {
 
     private init(
         identification: GallerySearchService, purposes: PurposePolicy, review: ReviewLedger,
-        analysisObserver: (@Sendable (StageTimings) -> Void)?
+        analysisObserver: (@Sendable (StageTimings) -> Void)?, admission: AnalysisAdmission?
     ) {
+        self.admission = admission
         self.identification = identification
         self.keys = KeyRegistry(store: identification.store)
         self.auditLog = AuditLog(store: identification.store)
@@ -69,7 +72,8 @@ public final class MatcherOperations: Sendable {
         store: any GalleryStore, engine: FaceEngine, recognisers: RecognitionEngineRegistry? = nil,
         purposes: PurposePolicy = .fromEnvironment(),
         reviewPolicy: ReviewPolicy? = nil, cropVault: CropVault? = nil, snapshotDirectory: URL? = nil,
-        indexEncoding: IndexEncoding = .default, analysisObserver: (@Sendable (StageTimings) -> Void)? = nil
+        indexEncoding: IndexEncoding = .default, analysisObserver: (@Sendable (StageTimings) -> Void)? = nil,
+        admission: AnalysisAdmission? = nil
     ) async throws(OperationError) -> MatcherOperations {
         guard engine.configuration.keepsAlignedCrops else {
             throw .misconfigured(reason: "the engine must keep aligned crops (FaceEngineConfiguration.keepsAlignedCrops) so reviewers can see faces")
@@ -96,7 +100,8 @@ public final class MatcherOperations: Sendable {
         }
         return MatcherOperations(
             identification: identification, purposes: purposes,
-            review: ReviewLedger(store: store, vault: vault, policy: policy), analysisObserver: analysisObserver)
+            review: ReviewLedger(store: store, vault: vault, policy: policy), analysisObserver: analysisObserver,
+            admission: admission)
     }
 
     // MARK: - Galleries
@@ -674,16 +679,31 @@ public final class MatcherOperations: Sendable {
     }
 
     private func examineAll(_ images: [[UInt8]], gallery: String) async throws(OperationError) -> [EnrolmentSample] {
-        do { return try await identification.examineAll(images, gallery: gallery) } catch { throw .identification(error) }
+        try await admitted { () async throws(OperationError) -> [EnrolmentSample] in
+            do throws(IdentificationError) {
+                return try await identification.examineAll(images, gallery: gallery)
+            } catch {
+                throw .identification(error)
+            }
+        }
     }
 
     private func analyse(_ imageBytes: [UInt8]) async throws(OperationError) -> ImageAnalysis {
-        let analysis: ImageAnalysis
-        do { analysis = try await engine.analysis(ofImageBytes: imageBytes) } catch {
-            throw .identification(.engine(error))
+        let analysis = try await admitted { () async throws(OperationError) -> ImageAnalysis in
+            do throws(FaceEngineError) {
+                return try await engine.analysis(ofImageBytes: imageBytes)
+            } catch {
+                throw .identification(.engine(error))
+            }
         }
         analysisObserver?(analysis.timings)
         return analysis
+    }
+
+    /// Runs CPU-heavy image work through ``admission`` when there is one.
+    func admitted<T: Sendable>(_ body: () async throws(OperationError) -> T) async throws(OperationError) -> T {
+        guard let admission else { return try await body() }
+        return try await admission.admit(body)
     }
 
     /// The face a request named, or the largest one.

@@ -22,6 +22,9 @@ public enum OperationError: Error, CustomStringConvertible {
     case review(ReviewError)
     /// The operations were opened with a component set up wrongly (a programming error).
     case misconfigured(reason: String)
+    /// Every analysis slot is taken and the queue for them is full (503 with `Retry-After`):
+    /// nothing was done; try again after that many seconds.
+    case overloaded(retryAfterSeconds: Int)
     /// No engine job has this identifier (404).
     case unknownJob(String)
     /// Another process holds the job's lease and is running it (409): wait for it, or for the
@@ -36,6 +39,7 @@ public enum OperationError: Error, CustomStringConvertible {
         case .noFaceInImage(let field): "no face was found in \(field)"
         case .review(let error): error.description
         case .misconfigured(let reason): "misconfigured: \(reason)"
+        case .overloaded(let seconds): "the server is analysing as many images as it can; try again in \(seconds) s"
         case .unknownJob(let job): "no engine job is named '\(job)'"
         case .jobHeldElsewhere(let job, let holder, let until):
             "job \(job) is being run by \(holder) (its lease runs until \(until.formatted(.iso8601)))"

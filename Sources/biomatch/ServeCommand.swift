@@ -49,6 +49,10 @@ struct ServeCommand: AsyncParsableCommand {
         for problem in problems { logger.warning("\(problem)") }
         let sweepInterval = environment["BIOMATCH_RETENTION_SWEEP_SECONDS"].flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil } ?? 3_600
         let feedRetentionDays = environment["BIOMATCH_FEED_RETENTION_DAYS"].flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil } ?? 7
+        // Analyses beyond one per core only wait; beyond this many waiting per core, 503 at once.
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let queuePerCore = environment["BIOMATCH_ANALYSIS_QUEUE_PER_CORE"].flatMap(Int.init).flatMap { $0 >= 0 ? $0 : nil } ?? 8
+        let admission = AnalysisAdmission(concurrency: cores, queueLimit: queuePerCore * cores)
 
         let installation = Installation.fromEnvironment()
         let runtime = try ORTEnvironment(libraryPath: installation.onnxRuntimeLibrary.path)
@@ -68,7 +72,8 @@ struct ServeCommand: AsyncParsableCommand {
         // Galleries may name any engine of the registry: each gets its index and enrols with it.
         let operations = try await MatcherOperations.open(
             store: store, engine: engine, recognisers: recognition, snapshotDirectory: opened.snapshotDirectory,
-            indexEncoding: try IndexEncoding.fromEnvironment(environment), analysisObserver: metrics.record)
+            indexEncoding: try IndexEncoding.fromEnvironment(environment), analysisObserver: metrics.record,
+            admission: admission)
         logger.info("gallery store open", metadata: [
             "store.location": "\(opened.location)", "store.galleries": "\(operations.identification.galleryNames.count)",
         ])

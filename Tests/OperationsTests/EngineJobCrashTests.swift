@@ -57,10 +57,13 @@ import Testing
         first.environment = environment
         first.standardInput = FileHandle.nullDevice
         first.standardOutput = FileHandle.nullDevice
-        first.standardError = FileHandle.nullDevice
+        let firstLog = folder.appending(path: "first-run.log")
+        _ = FileManager.default.createFile(atPath: firstLog.path, contents: nil)
+        first.standardError = try FileHandle(forWritingTo: firstLog)
         try first.run()
         var killedAt: EngineJobProgress?
-        let deadline = ContinuousClock.now + .seconds(120)
+        // Generous: a loaded machine starts the process and its engines slowly.
+        let deadline = ContinuousClock.now + .seconds(600)
         while killedAt == nil, first.isRunning, ContinuousClock.now < deadline {
             if let progress = try await Self.progress(store, gallery: "custody"), progress.done >= 4 {
                 kill(first.processIdentifier, SIGKILL)
@@ -69,8 +72,11 @@ import Testing
                 try await Task.sleep(for: .milliseconds(5))
             }
         }
+        if killedAt == nil && first.isRunning { first.terminate() }
         first.waitUntilExit()
-        let atKill = try #require(killedAt, "the job ended or stalled before it could be killed")
+        let firstOutput = (try? String(contentsOf: firstLog, encoding: .utf8)) ?? "no log"
+        let atKill = try #require(
+            killedAt, "the job ended or stalled before it could be killed (exit \(first.terminationStatus)): \(firstOutput)")
         #expect(first.terminationReason == .uncaughtSignal && first.terminationStatus == SIGKILL)
         #expect(atKill.state == "running" && atKill.done < Self.subjects)
         let templatedAtKill = try await Self.dlibTemplates(store, gallery: gallery.id, people: people).count
@@ -90,7 +96,7 @@ import Testing
         second.waitUntilExit()
         #expect(second.terminationStatus == 0, "\(printed)")
         #expect(printed.contains("resuming job"))
-        let finished = try #require(try await Self.progress(store, gallery: nil, job: atKill.job))
+        let finished = try #require(await Self.progress(store, gallery: nil, job: atKill.job))
         #expect(finished.state == "completed" && finished.done == Self.subjects)
 
         // Exactly one dlib template per subject and image, each equal to a fresh enrolment's.

@@ -38,6 +38,9 @@ import Testing
             (GalleryError.unavailable(retryAfterSeconds: 2, reason: "no primary among /tmp/a: cannot connect"), 503),
             (GalleryError.outcomeUnknown(operation: "enrolling a subject", retryAfterSeconds: 1), 503),
             (OperationError.governance(.store(.unavailable(retryAfterSeconds: 1, reason: "x"))), 503),
+            (OperationError.overloaded(retryAfterSeconds: 1), 503),
+            (OperationError.unknownJob("job-x"), 404),
+            (IdentificationError.engineNotReady(engine: "dlib", gallery: "g", job: "job-x"), 409),
             (ProblemDetails(.idempotencyKeyReused), 422),
             (ProblemDetails(.requestInProgress), 409),
             (GalleryError.companionRecordFailed(table: "audit_log", underlying: GovernanceError.invalidCaseReference(reason: "r")), 400),
@@ -98,6 +101,8 @@ import Testing
             for: GalleryError.unavailable(retryAfterSeconds: 3, reason: "no primary among db1:5432: cannot connect")).response()
         #expect(unavailable.status == .serviceUnavailable)
         #expect(unavailable.headers[.retryAfter] == "3")
+        let overloaded = ProblemMapping.problem(for: OperationError.overloaded(retryAfterSeconds: 4)).response()
+        #expect(overloaded.status == .serviceUnavailable && overloaded.headers[.retryAfter] == "4")
         let unknown = ProblemMapping.problem(for: GalleryError.outcomeUnknown(operation: "enrolling", retryAfterSeconds: 2))
         #expect(unknown.type == ProblemType.outcomeUnknown.uri && unknown.headers[.retryAfter] == "2")
         #expect(!(unknown.detail ?? "").contains("enrolling") && !(ProblemMapping.problem(

@@ -125,7 +125,8 @@ public enum OpenAPIDocument {
             ("TooManyRequests", "The key's request rate is exceeded; see Retry-After."),
             ("InternalError", "The server failed; the problem's requestID locates the failure in the server's log."),
             ("ServiceUnavailable",
-             "The database has no reachable primary (type unavailable: nothing was changed), or its connection failed "
+             "The database has no reachable primary, or every image-analysis slot is busy and the queue for them is full "
+                + "(type unavailable: nothing was changed), or its connection failed "
                 + "while a change was committed (type outcome-unknown: it may have been made); retry after Retry-After, "
                 + "with the same Idempotency-Key for writes that accept one."),
         ]

@@ -57,6 +57,10 @@ public enum ProblemMapping {
             problem(for: reviewError)
         case .misconfigured:
             internalProblem
+        case .overloaded(let seconds):
+            ProblemDetails(
+                .unavailable, detail: "The server is analysing as many images as it can and its queue is full; nothing was done.",
+                headers: [.retryAfter: String(seconds)])
         case .unknownJob:
             ProblemDetails(.notFound, detail: error.description)
         case .jobHeldElsewhere:
