@@ -1,6 +1,7 @@
 import ArgumentParser
 import FaceEngine
 import Foundation
+import Imaging
 
 /// One face as the CLI reports it.
 struct FaceReport: Encodable {
@@ -99,13 +100,20 @@ struct EmbedCommand: AsyncParsableCommand {
 struct ComparisonReport: Encodable {
     var imageA: String
     var imageB: String
-    var cosine: Float
+    /// The engine that compared the faces.
+    var engine: String
+    /// The score in the engine's native unit (SFace: cosine; dlib: Euclidean distance).
+    var score: Float
+    /// `higher-is-more-alike` or `lower-is-more-alike`.
+    var scoreDirection: String
+    /// The score again, for a cosine engine (nil otherwise).
+    var cosine: Float?
     var threshold: Float
     var samePerson: Bool
     var model: String
 }
 
-/// `biomatch compare IMG_A IMG_B`: cosine of the largest faces and the verdict at the operating point.
+/// `biomatch compare IMG_A IMG_B [--engine E]`: the score of the largest faces by an engine and the verdict at its operating point.
 struct CompareCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compare",
@@ -114,37 +122,47 @@ struct CompareCommand: AsyncParsableCommand {
             + "as the same person; it is a lead, not an identification.")
 
     @OptionGroup var engineOptions: EngineOptions
-    @Option(help: "Operating point: cosine at or above it reads as the same person.")
-    var threshold: Float = 0.363
+    @Option(help: "Operating point in the engine's native unit (default: its published one; SFace: a cosine at or above 0.363 reads as the same person; dlib: a distance below 0.6).")
+    var threshold: Float?
+    @Option(help: "The recognition engine that compares the faces (see `biomatch engines list`; default sface).")
+    var engine = "sface"
     @Flag(help: "Print JSON.") var json = false
     @Argument(help: "First image.") var imageA: String
     @Argument(help: "Second image.") var imageB: String
 
     func validate() throws {
-        guard (-1...1).contains(threshold) else { throw ValidationError("--threshold must lie in -1...1") }
+        if let threshold, !(threshold.isFinite && (-1...1).contains(threshold)) {
+            throw ValidationError("--threshold must lie in -1...1")
+        }
     }
 
     func run() async throws {
-        let engine = try engineOptions.makeEngine()
-        let first = try await largestFace(in: imageA, engine: engine)
-        let second = try await largestFace(in: imageB, engine: engine)
-        let cosine = try first.template.cosineSimilarity(to: second.template)
+        let detector = try engineOptions.makeEngine()
+        let registry = try EngineOptions.registry(faceEngine: detector, installation: .fromEnvironment())
+        let recogniser = try registry.engine(named: engine)
+        let profile = recogniser.profile
+        let threshold = threshold ?? profile.sameSubjectThreshold
+        var templates: [FaceTemplate] = []
+        for path in [imageA, imageB] {
+            let image = try ImageDecoder(limits: detector.configuration.decodingLimits).decode(try readImageFile(path))
+            let faces = try await detector.detect(image: image)
+            guard let face = faces.max(by: { $0.box.area < $1.box.area }) else { throw CommandFailure("No face found in \(path)") }
+            templates += try await recogniser.templates(for: [face], in: image)
+        }
+        let score = profile.comparison.score(templates[0].values, templates[1].values)
+        let cosineEngine = profile.comparison == .cosineSimilarity
         let report = ComparisonReport(
-            imageA: imageA, imageB: imageB, cosine: cosine, threshold: threshold,
-            samePerson: cosine >= threshold, model: first.template.modelIdentifier)
+            imageA: imageA, imageB: imageB, engine: profile.identifier, score: score,
+            scoreDirection: profile.comparison.higherIsMoreAlike ? "higher-is-more-alike" : "lower-is-more-alike",
+            cosine: cosineEngine ? score : nil, threshold: threshold,
+            samePerson: profile.comparison.isMatch(score, threshold: threshold), model: templates[0].modelIdentifier)
         if json {
             try printJSON(report)
         } else {
             let verdict = report.samePerson ? "same person (lead for review)" : "different people"
-            print(String(format: "cosine %.4f, threshold %.3f: %@", cosine, threshold, verdict))
+            let unit = cosineEngine ? "cosine" : "distance"
+            print(String(format: "%@ %@ %.4f, threshold %.3f: %@", profile.identifier, unit, score, threshold, verdict))
         }
     }
 
-    private func largestFace(in path: String, engine: FaceEngine) async throws -> AnalyzedFace {
-        let faces = try await engine.analyze(imageBytes: try readImageFile(path))
-        guard let face = faces.max(by: { $0.detection.box.area < $1.detection.box.area }) else {
-            throw CommandFailure("No face found in \(path)")
-        }
-        return face
-    }
 }
