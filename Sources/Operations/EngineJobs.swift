@@ -102,7 +102,8 @@ enum EngineJobs {
                 "templates_made": .integer(Int64(job.templatesMade)),
                 "subjects_without_images": .integer(Int64(job.subjectsWithoutImages)),
                 "cursor_subject": job.cursor.map { .integer($0.rawValue) } ?? .null,
-                "started_at_ms": .integer(milliseconds(job.startedAt)), "recorded_at_ms": .integer(milliseconds(job.updatedAt)),
+                "started_at_ms": .integer(StoredTime.milliseconds(job.startedAt)),
+                "recorded_at_ms": .integer(StoredTime.milliseconds(job.updatedAt)),
                 "message": job.message.map { .text($0) } ?? .null,
             ]
         }
@@ -135,7 +136,8 @@ enum EngineJobs {
             engine: try text("engine"), state: state, subjectsTotal: Int(try integer("subjects_total")),
             subjectsDone: Int(try integer("subjects_done")), templatesMade: Int(try integer("templates_made")),
             subjectsWithoutImages: Int(try integer("subjects_without_images")), cursor: cursor,
-            startedAt: date(try integer("started_at_ms")), updatedAt: date(try integer("recorded_at_ms")), message: message)
+            startedAt: StoredTime.date(milliseconds: try integer("started_at_ms")),
+            updatedAt: StoredTime.date(milliseconds: try integer("recorded_at_ms")), message: message)
     }
 
     private static func malformed(_ column: String) -> GalleryError {
@@ -143,10 +145,7 @@ enum EngineJobs {
     }
 
     /// Now, to the millisecond the rows keep (so a job read back equals the one recorded).
-    static func now() -> Date { date(milliseconds(Date())) }
-
-    static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
-    static func date(_ milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+    static func now() -> Date { StoredTime.date(milliseconds: StoredTime.milliseconds(Date())) }
 }
 
 /// A stored job row whose column does not hold what it must.

@@ -136,12 +136,12 @@ public struct IdempotencyRecords: Sendable {
         else {
             throw .invalidInput(field: Self.table, reason: "a stored outcome has a malformed row")
         }
-        let expiry = Date(timeIntervalSince1970: Double(expiresAt) / 1_000)
+        let expiry = StoredTime.date(milliseconds: expiresAt)
         if expiry <= now {
             // Gone, so the key can be used afresh (its row would break the unique constraint).
             _ = try await store.deleteRecords(
                 in: Self.table, matching: ["api_key_id": .integer(key.apiKeyID), "idempotency_key": .text(key.value)],
-                where: "expires_at_ms", atMost: Self.milliseconds(now), limit: 1)
+                where: "expires_at_ms", atMost: StoredTime.milliseconds(now), limit: 1)
             return nil
         }
         var location: String?
@@ -159,13 +159,11 @@ public struct IdempotencyRecords: Sendable {
         var pruned = 0
         while true {
             let deleted = try await store.deleteRecords(
-                in: Self.table, matching: [:], where: "expires_at_ms", atMost: Self.milliseconds(now), limit: batchSize)
+                in: Self.table, matching: [:], where: "expires_at_ms", atMost: StoredTime.milliseconds(now), limit: batchSize)
             pruned += deleted
             if deleted < batchSize { return pruned }
         }
     }
-
-    private static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000).rounded()) }
 
     /// The record storing the outcome of the request with `key` and `fingerprint`: `respond`
     /// renders the response from the change inside the transaction. Attach it to a change's
@@ -190,7 +188,7 @@ public struct IdempotencyRecords: Sendable {
     }
 
     private static func row(key: Key, fingerprint: String, response: StoredResponse, now: Date) -> StoreRow {
-        let created = milliseconds(now)
+        let created = StoredTime.milliseconds(now)
         let (seconds, _) = lifetime.components
         return [
             "api_key_id": .integer(key.apiKeyID), "idempotency_key": .text(key.value),

@@ -273,10 +273,7 @@ public enum OpenAPIDocument {
                 method: "DELETE", path: "/v1/galleries/{gallery}/engines/{engine}", operationID: "dropEngine",
                 summary: "Drop an engine (not the default) from the gallery, with its templates and index (admin).",
                 tag: "galleries",
-                parameters: [
-                    galleryParameter,
-                    ["name": "engine", "in": "path", "required": true, "schema": ["type": "string"], "description": "The engine."],
-                ],
+                parameters: [galleryParameter, engineParameter],
                 responses: withErrors(["200": json(ref("EngineDrop"), description: "Dropped.")], ["404": "NotFound"])),
             Endpoint(
                 method: "GET", path: "/v1/engine-jobs/{job}", operationID: "getEngineJob",
