@@ -284,10 +284,10 @@ public final class MatcherOperations: Sendable {
         gallery: String, reference: String, images: [[UInt8]], by caller: Caller, outcome: CompanionRecord? = nil
     ) async throws(OperationError) -> [TemplateRecord] {
         try authorize(caller, .enrol(gallery))
-        _ = try galleryRecord(gallery)
+        let record = try galleryRecord(gallery)
         let samples = try await examineAll(images, gallery: gallery)
         var companion = try companion(for: .templatesAdded(by: caller, galleryName: gallery))
-        companion.followers += review.images.companions(for: try keptImages(samples, gallery: try galleryRecord(gallery)))
+        companion.followers += review.images.companions(for: try keptImages(samples, gallery: record))
         if let outcome { companion.followers.append(outcome) }
         let added: [TemplateRecord]
         do {
