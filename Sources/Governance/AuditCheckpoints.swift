@@ -108,7 +108,9 @@ extension AuditLog {
             if case .invalidProofRequest = Self.unwrap(error) { return try await latestCheckpoint() }
             throw Self.unwrap(error)
         }
-        return StoredCheckpoint(checkpoint: checkpoint, note: note.serialised, createdAt: now)
+        return StoredCheckpoint(
+            checkpoint: checkpoint, note: note.serialised,
+            createdAt: Date(timeIntervalSince1970: Double(Self.milliseconds(now)) / 1000))
     }
 
     /// The newest checkpoint, or nil if none was made yet.

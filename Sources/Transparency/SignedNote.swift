@@ -109,7 +109,9 @@ public struct NoteVerifier: Sendable, Hashable {
 
     /// Reads verifier key text.
     public init(encoded: String) throws(NoteError) {
-        let parts = encoded.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "+", omittingEmptySubsequences: false)
+        // Base64 may hold '+': the key is everything after the second separator.
+        let parts = encoded.trimmingCharacters(in: .whitespacesAndNewlines)
+            .split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, let key = Data(base64Encoded: String(parts[2])), key.count == 33,
             let type = NoteKeyType(rawValue: key[key.startIndex])
         else {
@@ -178,7 +180,8 @@ public struct NoteSigner: Sendable {
 
     /// Reads signer key text.
     public init(encoded: String) throws(NoteError) {
-        let parts = encoded.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "+", omittingEmptySubsequences: false)
+        let parts = encoded.trimmingCharacters(in: .whitespacesAndNewlines)
+            .split(separator: "+", maxSplits: 4, omittingEmptySubsequences: false)
         guard parts.count == 5, parts[0] == "PRIVATE", parts[1] == "KEY",
             let material = Data(base64Encoded: String(parts[4])), material.count == 33,
             let type = NoteKeyType(rawValue: material[material.startIndex]),

@@ -22,6 +22,18 @@ import Testing
         #expect(throws: NoteError.self) { try Checkpoint.verified(forged, by: verifier) }
     }
 
+    @Test func keyTextRoundTripsWhateverCharactersItsBase64Holds() throws {
+        // Base64 holds '+', the separator of key text: 40 random keys make that near certain.
+        var sawPlus = false
+        for _ in 0..<40 {
+            let signer = try NoteSigner.generate(name: "biomatch.test/audit")
+            sawPlus = sawPlus || signer.encoded.dropFirst("PRIVATE+KEY+".count).filter { $0 == "+" }.count > 2
+            #expect(try NoteSigner(encoded: signer.encoded).verifier == signer.verifier)
+            #expect(try NoteVerifier(encoded: signer.verifier.encoded) == signer.verifier)
+        }
+        #expect(sawPlus)
+    }
+
     @Test func theKeyIDIsTheFirstFourBytesOfTheHashOfNameTypeAndKey() throws {
         let verifier = try NoteVerifier(name: "n", type: .ed25519, publicKey: Data(repeating: 7, count: 32))
         var input = Data("n\n".utf8)
