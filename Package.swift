@@ -214,7 +214,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "Server", "Installation", "ModelPreparation", "ONNXRuntime", "FaceEngine", "Gallery", "Governance",
-                "Identification", "Operations", "Review", "PostgresTestSupport", "SFaceEngine", "DlibEngine",
+                "Identification", "Operations", "Review", "PostgresTestSupport", "SFaceEngine", "DlibEngine", "Transparency",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
