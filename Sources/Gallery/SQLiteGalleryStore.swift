@@ -627,7 +627,8 @@ public final class SQLiteGalleryStore: GalleryStore {
     private static func rows(in table: String, keyColumn: String, keys: [Int64], _ db: Database) throws -> [StoreRow] {
         let placeholders = Array(repeating: "?", count: keys.count).joined(separator: ", ")
         return try Row.fetchAll(
-            db, sql: "SELECT * FROM \"\(table)\" WHERE \"\(keyColumn)\" IN (\(placeholders)) ORDER BY \"\(keyColumn)\"",
+            db.cachedStatement(
+                sql: "SELECT * FROM \"\(table)\" WHERE \"\(keyColumn)\" IN (\(placeholders)) ORDER BY \"\(keyColumn)\""),
             arguments: StatementArguments(keys)
         ).map(storeRow)
     }
@@ -790,8 +791,11 @@ public final class SQLiteGalleryStore: GalleryStore {
 
     private static func appendOne(_ record: CompanionRecord, change: GalleryChange?, _ db: Database) throws {
         do {
+            // Cached statements: every audited change appends here, so parsing the same SQL
+            // each time would cost more than running it.
             let previous = try Row.fetchOne(
-                db, sql: "SELECT * FROM \"\(record.table)\" ORDER BY \"\(record.sequenceColumn)\" DESC LIMIT 1"
+                db.cachedStatement(
+                    sql: "SELECT * FROM \"\(record.table)\" ORDER BY \"\(record.sequenceColumn)\" DESC LIMIT 1")
             ).map(storeRow)
             var earlier: [Int64: StoreRow] = [:]
             if let keys = try record.lookback?(previous), !keys.isEmpty {
@@ -805,9 +809,8 @@ public final class SQLiteGalleryStore: GalleryStore {
             let columnList = columns.map { "\"\($0)\"" }.joined(separator: ", ")
             let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
             let values = columns.map { column in databaseValue(row[column] ?? .null) }
-            try db.execute(
-                sql: "INSERT INTO \"\(record.table)\" (\(columnList)) VALUES (\(placeholders))",
-                arguments: StatementArguments(values))
+            try db.cachedStatement(sql: "INSERT INTO \"\(record.table)\" (\(columnList)) VALUES (\(placeholders))")
+                .execute(arguments: StatementArguments(values))
         } catch {
             throw GalleryError.companionRecordFailed(table: record.table, underlying: error)
         }

@@ -144,26 +144,26 @@ extension AuditLog {
     /// The inclusion proof of leaf `leafIndex` (the entry at position `leafIndex + 1`) in the tree
     /// of `treeSize` entries: at most ⌈log2 size⌉ hashes, leaf side first.
     public func inclusionProof(leafIndex: Int64, treeSize: Int64) async throws(GovernanceError) -> [Data] {
-        try await checkSize(treeSize)
+        guard treeSize > 0 else { throw .invalidProofRequest(reason: "tree size \(treeSize) is not positive") }
         let recipes: [MerkleHashRecipe]
         do {
             recipes = try MerkleTree.inclusion(index: leafIndex, size: treeSize)
         } catch {
             throw .invalidProofRequest(reason: error.description)
         }
-        return try await resolve(recipes)
+        return try await resolve(recipes, treeSize: treeSize)
     }
 
     /// The consistency proof from the tree of `first` entries to the tree of `second`.
     public func consistencyProof(from first: Int64, to second: Int64) async throws(GovernanceError) -> [Data] {
-        try await checkSize(second)
+        guard second > 0 else { throw .invalidProofRequest(reason: "tree size \(second) is not positive") }
         let recipes: [MerkleHashRecipe]
         do {
             recipes = try MerkleTree.consistency(from: first, to: second)
         } catch {
             throw .invalidProofRequest(reason: error.description)
         }
-        return try await resolve(recipes)
+        return try await resolve(recipes, treeSize: second)
     }
 
     /// Adds tree rows for entries written before the tree existed (or by a node that did not keep
@@ -189,17 +189,13 @@ extension AuditLog {
         }
     }
 
-    private func checkSize(_ size: Int64) async throws(GovernanceError) {
-        let current = try await treeSize()
-        guard size > 0, size <= current else {
-            throw .invalidProofRequest(reason: "tree size \(size) is not between 1 and the log's \(current)")
-        }
-    }
-
-    /// The hashes the recipes describe, reading their nodes in one query.
-    func resolve(_ recipes: [MerkleHashRecipe]) async throws(GovernanceError) -> [Data] {
+    /// The hashes the recipes describe, reading their nodes in one query; with `treeSize`, that
+    /// query also shows the tree has reached it (its row exists), so a proof costs one read.
+    func resolve(_ recipes: [MerkleHashRecipe], treeSize: Int64? = nil) async throws(GovernanceError) -> [Data] {
         let nodes = MerkleTree.nodes(of: recipes)
-        let positions = Array(Set(nodes.map(\.completingSize))).sorted()
+        var wanted = Set(nodes.map(\.completingSize))
+        if let treeSize { wanted.insert(treeSize) }
+        let positions = Array(wanted).sorted()
         let rows: [StoreRow]
         do {
             rows = try await store.records(in: AuditTree.table, keyColumn: "position", keys: positions)
@@ -209,6 +205,10 @@ extension AuditLog {
         var byPosition: [Int64: StoreRow] = [:]
         for row in rows {
             if case .integer(let position)? = row["position"] { byPosition[position] = row }
+        }
+        if let treeSize, byPosition[treeSize] == nil {
+            let current = try await self.treeSize()
+            throw .invalidProofRequest(reason: "tree size \(treeSize) is not between 1 and the log's \(current)")
         }
         var hashes: [MerkleNodeID: Data] = [:]
         for node in nodes {

@@ -77,6 +77,13 @@ public enum MerkleError: Error, Sendable, Hashable, CustomStringConvertible {
 /// The arithmetic of an append-only Merkle tree (RFC 9162 §2.1) whose perfect subtrees are
 /// stored by ``MerkleNodeID``: which nodes a root or a proof needs, and how to append a leaf.
 public enum MerkleTree {
+    /// The largest tree size the arithmetic accepts (2^48 leaves): far beyond any log, and small
+    /// enough that no shift or sum below can overflow.
+    public static let maximumSize: Int64 = 1 << 48
+
+    static func checkSize(_ size: Int64) throws(MerkleError) {
+        guard size <= maximumSize else { throw .outOfRange("tree size \(size) is above the largest supported, \(maximumSize)") }
+    }
     /// The perfect subtrees covering leaves `start..<end`, greedily from the left.
     public static func cover(_ start: Int64, _ end: Int64) -> [MerkleNodeID] {
         var nodes: [MerkleNodeID] = []
@@ -95,12 +102,14 @@ public enum MerkleTree {
     /// The recipe of the root of a tree of `size` leaves (`size` > 0).
     public static func root(size: Int64) throws(MerkleError) -> MerkleHashRecipe {
         guard size > 0 else { throw .outOfRange("the empty tree has no nodes (its root is SHA-256 of nothing)") }
+        try checkSize(size)
         return MerkleHashRecipe(nodes: cover(0, size))
     }
 
     /// The recipes of RFC 9162's inclusion proof of leaf `index` in a tree of `size` leaves.
     public static func inclusion(index: Int64, size: Int64) throws(MerkleError) -> [MerkleHashRecipe] {
         guard index >= 0, index < size else { throw .outOfRange("leaf \(index) is not in a tree of \(size)") }
+        try checkSize(size)
         var proof: [MerkleHashRecipe] = []
         var start: Int64 = 0
         var end = size
@@ -123,6 +132,7 @@ public enum MerkleTree {
     /// `second` (empty when `first` is 0 or equal to `second`).
     public static func consistency(from first: Int64, to second: Int64) throws(MerkleError) -> [MerkleHashRecipe] {
         guard first >= 0, first <= second else { throw .outOfRange("size \(first) is not within size \(second)") }
+        try checkSize(second)
         guard first > 0, first < second else { return [] }
         var proof: [MerkleHashRecipe] = []
         var remaining = first

@@ -182,6 +182,10 @@ import Testing
         }
         #expect(throws: MerkleError.self) { try MerkleTree.inclusion(index: size, size: size) }
         #expect(throws: MerkleError.self) { try MerkleTree.consistency(from: 2, to: 1) }
+        // Sizes beyond the arithmetic's range are refused, not looped over.
+        #expect(throws: MerkleError.self) { try MerkleTree.inclusion(index: 0, size: Int64.max) }
+        #expect(throws: MerkleError.self) { try MerkleTree.consistency(from: 1, to: Int64.max) }
+        #expect(throws: MerkleError.self) { try MerkleTree.root(size: MerkleTree.maximumSize + 1) }
     }
 }
 
