@@ -370,7 +370,7 @@ public enum OpenAPIDocument {
                 summary: "Audit entries in chain order (auditor, admin).", tag: "audit",
                 parameters: [afterParameter("Return entries after this sequence number."), limitParameter(maximum: 1_000)],
                 responses: withErrors(["200": json(ref("AuditPage"), description: "One page of entries.")])),
-        ] + reviewEndpoints()
+        ] + reviewEndpoints() + subjectAccessEndpoints()
     }
 
     // MARK: - Schemas
@@ -689,7 +689,8 @@ public enum OpenAPIDocument {
                 ]),
             "AuditActor": object(
                 [
-                    "kind": string(values: ["key", "system"]), "keyID": nullable("integer"), "role": nullable("string"),
+                    "kind": string(values: ["key", "system"]), "keyID": nullable("integer"),
+                    "role": ["type": ["string", "null"], "enum": .array(Role.allCases.map { .string($0.rawValue) } + [.null])],
                     "component": nullable("string"),
                 ], required: ["kind", "keyID", "role", "component"]),
             "AuditEntry": object(
@@ -706,6 +707,6 @@ public enum OpenAPIDocument {
                 ]),
             "AuditPage": object(
                 ["entries": array(ref("AuditEntry")), "nextAfter": nullable("integer")], required: ["entries", "nextAfter"]),
-        ].merging(reviewSchemas()) { $1 }
+        ].merging(reviewSchemas()) { $1 }.merging(subjectAccessSchemas()) { $1 }
     }
 }
