@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Gallery
 
 /// How an audit entry concerns a subject.
@@ -74,13 +77,14 @@ public struct SubjectAuditTrail: Sendable {
     /// The identifiers the gallery name has had, as the entries read so far show them.
     public private(set) var galleryIDs: Set<GalleryRecord.ID> = []
 
-    private let digits: String
+    /// `"subjectID":<id>` as the log's canonical JSON writes it (see ``JSONValue``).
+    private let mention: [UInt8]
 
     /// A trail for `subjectID` in the gallery named `galleryName`.
     public init(subjectID: SubjectRecord.ID, galleryName: String) {
         self.subjectID = subjectID
         self.galleryName = galleryName
-        digits = String(subjectID.rawValue)
+        mention = Array("\"subjectID\":\(subjectID.rawValue)".utf8)
     }
 
     /// The gallery the subject was enrolled in, once its enrolment entry was read.
@@ -98,6 +102,28 @@ public struct SubjectAuditTrail: Sendable {
         entries.append(SubjectAuditEntry(position: position, entry: entry, relation: relation))
     }
 
+    /// Whether `text`'s UTF-8 holds `needle` (bytewise, with libc's `memchr` and `memcmp`:
+    /// Foundation's `contains` goes through UTF-16 and cost most of a scan).
+    static func contains(_ text: String, _ needle: [UInt8]) -> Bool {
+        guard let first = needle.first else { return true }
+        var text = text
+        return text.withUTF8 { bytes in
+            needle.withUnsafeBytes { pattern in
+                guard let base = bytes.baseAddress, let patternBase = pattern.baseAddress else { return false }
+                var offset = 0
+                while bytes.count - offset >= pattern.count {
+                    guard let found = memchr(base + offset, Int32(first), bytes.count - offset - pattern.count + 1) else {
+                        return false
+                    }
+                    let position = UnsafePointer<UInt8>(found.assumingMemoryBound(to: UInt8.self)) - base
+                    if memcmp(base + position, patternBase, pattern.count) == 0 { return true }
+                    offset = position + 1
+                }
+                return false
+            }
+        }
+    }
+
     private func belongsToGallery(_ entry: AuditEntry) -> Bool {
         if entry.galleryName == galleryName { return true }
         return entry.galleryID.map(galleryIDs.contains) ?? false
@@ -108,8 +134,9 @@ public struct SubjectAuditTrail: Sendable {
             guard let erased = entry.galleryID, erased == enrolmentGalleryID, erasure == nil else { return nil }
             return .galleryErased
         }
-        // Most entries name other subjects or none: a substring test spares parsing them.
-        guard entry.result.contains(digits) || entry.parameters.contains(digits) else { return nil }
+        // Most entries name other subjects or none: a substring test on the canonical text
+        // spares parsing them (it also passes `"subjectID":42` for 4; parsing then decides).
+        guard Self.contains(entry.result, mention) || Self.contains(entry.parameters, mention) else { return nil }
         let result = SubjectFacts.read(entry.result)
         let parameters = SubjectFacts.read(entry.parameters)
         switch entry.action {

@@ -156,6 +156,42 @@ import Testing
         #expect(try await fixture.auditCount() == before + 1)
     }
 
+    /// A subject erased by the retention sweep, and one erased with its gallery: both still
+    /// found by identifier, with the erasure that ended their record.
+    @Test func retentionAndGalleryErasuresAreFound() async throws {
+        let fixture = try await Support.fixture()
+        defer { fixture.cleanUp() }
+        let operations = fixture.operations
+        _ = try await operations.createGallery(GalleryDraft(name: "custody", purpose: .custody), by: fixture.admin)
+        _ = try await operations.createGallery(GalleryDraft(name: "temporary", purpose: .other), by: fixture.admin)
+        let expiring = try await operations.enrol(
+            EnrolmentRequest(
+                gallery: "custody", reference: "expiring", retainUntil: Date().addingTimeInterval(60),
+                images: [try Support.photo("obama.jpg")]),
+            by: fixture.admin)
+        let guest = try await operations.enrol(
+            EnrolmentRequest(gallery: "temporary", reference: "guest", images: [try Support.photo("biden.jpg")]), by: fixture.admin)
+        #expect(try await operations.sweepExpiredSubjects(asOf: Date().addingTimeInterval(3_600)).count == 1)
+        _ = try await operations.deleteGallery("temporary", by: fixture.admin)
+
+        let swept = try await operations.accessSubject(
+            SubjectAccessRequest(gallery: "custody", subject: .id(expiring.subject.id), justification: Self.access), by: fixture.admin)
+        #expect(swept.auditEntries.map(\.relation) == [.enrolled, .erasedByRetention, .accessed])
+        #expect(swept.erasure?.entry.actor == .system("retention"))
+        // The gallery is gone too: its name still finds the subject's entries.
+        let withGallery = try await operations.accessSubject(
+            SubjectAccessRequest(gallery: "temporary", subject: .id(guest.subject.id), justification: Self.access), by: fixture.admin)
+        #expect(withGallery.gallery == nil && withGallery.subject == nil)
+        #expect(withGallery.auditEntries.map(\.relation) == [.enrolled, .galleryErased, .accessed])
+        #expect(withGallery.auditEntries.last?.entry.galleryName == "temporary")
+        // By reference, a gallery that is gone is not found.
+        await #expect(throws: OperationError.self) {
+            try await operations.accessSubject(
+                SubjectAccessRequest(gallery: "temporary", subject: .reference("guest"), justification: Self.access),
+                by: fixture.admin)
+        }
+    }
+
     /// A key of the subject-access role for `galleries`.
     static func officer(_ fixture: Support.Fixture, galleries: Set<String>) async throws -> Caller {
         .key(
