@@ -68,7 +68,7 @@ let package = Package(
             name: "Server",
             dependencies: [
                 "Installation", "ONNXRuntime", "FaceEngine", "Imaging", "Gallery", "Governance", "Identification",
-                "Operations", "Review",
+                "Operations", "Review", "Transparency",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -105,8 +105,10 @@ let package = Package(
         // API keys, roles and gallery scopes, search purposes, and the hash-chained audit log.
         .target(
             name: "Governance",
-            dependencies: ["Gallery", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["Gallery", "Transparency", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // RFC 9162 Merkle tree arithmetic and proofs, C2SP signed notes, checkpoints and cosignatures.
+        .target(name: "Transparency", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // Every matcher operation, governed: authorised, purpose-checked and audited; the API and CLI both call it.
         .target(
             name: "Operations",
@@ -123,6 +125,7 @@ let package = Package(
             name: "biomatch",
             dependencies: [
                 "FaceEngine", "SFaceEngine", "DlibEngine", "ModelPreparation", "Installation", "ONNXRuntime", "Imaging", "Server", "Gallery", "Governance", "Matching", "Identification", "Operations", "Evaluation",
+                "Transparency",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -158,8 +161,12 @@ let package = Package(
         ),
         .testTarget(
             name: "GovernanceTests",
-            dependencies: ["Governance", "Gallery", "Installation", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "Governance", "Gallery", "Installation", "Transparency", "PostgresTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
+        .testTarget(name: "TransparencyTests", dependencies: ["Transparency", .product(name: "Crypto", package: "swift-crypto")]),
         // Throwaway PostgreSQL servers for the test targets that run on PostgreSQL as well as SQLite.
         .target(
             name: "PostgresTestSupport",
@@ -207,7 +214,7 @@ let package = Package(
             name: "ServerTests",
             dependencies: [
                 "Server", "Installation", "ModelPreparation", "ONNXRuntime", "FaceEngine", "Gallery", "Governance",
-                "Identification", "Operations", "Review", "PostgresTestSupport", "SFaceEngine", "DlibEngine",
+                "Identification", "Operations", "Review", "PostgresTestSupport", "SFaceEngine", "DlibEngine", "Transparency",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

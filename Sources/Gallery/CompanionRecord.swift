@@ -43,6 +43,16 @@ public struct CompanionContext: Sendable {
     /// The table's last row by the sequence column, or nil if the table is empty. Read under a
     /// lock that serialises appenders, so a hash chain can link to it safely.
     public let previousRow: StoreRow?
+    /// The earlier rows the record asked for with ``CompanionRecord/lookback``, by their
+    /// sequence value, read under the same lock (rows that do not exist are absent).
+    public var earlierRows: [Int64: StoreRow] = [:]
+
+    /// A context; `earlierRows` as read by the store.
+    public init(change: GalleryChange?, previousRow: StoreRow?, earlierRows: [Int64: StoreRow] = [:]) {
+        self.change = change
+        self.previousRow = previousRow
+        self.earlierRows = earlierRows
+    }
 }
 
 /// A row another component (the audit log) appends in the same transaction as a gallery change:
@@ -65,6 +75,10 @@ public struct CompanionRecord: Sendable {
     /// Records appended right after this one, in order, in the same transaction and seeing the
     /// same change (an audit row followed by the stored outcome of an idempotent request, say).
     public var followers: [CompanionRecord] = []
+    /// The sequence values of earlier rows `makeRow` needs besides the last one, given the last
+    /// (a Merkle tree's frontier, say); the store reads them inside the transaction into
+    /// ``CompanionContext/earlierRows``. Nil: none.
+    public var lookback: (@Sendable (_ previousRow: StoreRow?) throws -> [Int64])?
 
     /// Describes a companion record.
     public init(

@@ -157,6 +157,10 @@ public protocol GalleryStore: Sendable {
         in table: String, matching: [String: StoreValue], orderedBy sequenceColumn: String, after: Int64?, limit: Int
     ) async throws(GalleryError) -> [StoreRow]
 
+    /// The rows of a companion table whose integer `keyColumn` is one of `keys` (at most
+    /// ``InputValidation/maximumPageSize`` keys), in key order; keys without a row are skipped.
+    func records(in table: String, keyColumn: String, keys: [Int64]) async throws(GalleryError) -> [StoreRow]
+
     /// The row of a companion table whose columns equal `matching` with the largest
     /// `sequenceColumn`, or nil when none matches (the latest state of something kept as a
     /// sequence of rows, say a job's progress).

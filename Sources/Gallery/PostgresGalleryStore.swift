@@ -715,6 +715,30 @@ public final class PostgresGalleryStore: GalleryStore {
         }
     }
 
+    public func records(in table: String, keyColumn: String, keys: [Int64]) async throws(GalleryError) -> [StoreRow] {
+        try CompanionQuery.validate(
+            table: table, rangeColumn: keyColumn, rangeRole: "companion key column", matching: [:], limit: max(keys.count, 1))
+        guard !keys.isEmpty else { return [] }
+        return try await read("reading records") { connection, logger in
+            try await Self.rows(in: table, keyColumn: keyColumn, keys: keys, connection, logger)
+        }
+    }
+
+    private static func rows(
+        in table: String, keyColumn: String, keys: [Int64], _ connection: PostgresConnection, _ logger: Logger
+    ) async throws -> [StoreRow] {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(keys)
+        let query = PostgresQuery(
+            unsafeSQL: "SELECT * FROM \"\(table)\" WHERE \"\(keyColumn)\" = ANY($1) ORDER BY \"\(keyColumn)\"",
+            binds: bindings)
+        var rows: [StoreRow] = []
+        for try await row in try await connection.query(query, logger: logger) {
+            rows.append(try storeRow(row))
+        }
+        return rows
+    }
+
     public func lastRecord(
         in table: String, matching: [String: StoreValue], orderedBy sequenceColumn: String
     ) async throws(GalleryError) -> StoreRow? {
@@ -957,7 +981,13 @@ public final class PostgresGalleryStore: GalleryStore {
                     unsafeSQL: "SELECT * FROM \"\(record.table)\" ORDER BY \"\(record.sequenceColumn)\" DESC LIMIT 1"),
                 logger: logger
             ).collect().first.map(storeRow)
-            let row = try record.makeRow(CompanionContext(change: change, previousRow: previous))
+            var earlier: [Int64: StoreRow] = [:]
+            if let keys = try record.lookback?(previous), !keys.isEmpty {
+                for row in try await rows(in: record.table, keyColumn: record.sequenceColumn, keys: keys, connection, logger) {
+                    if case .integer(let key)? = row[record.sequenceColumn] { earlier[key] = row }
+                }
+            }
+            let row = try record.makeRow(CompanionContext(change: change, previousRow: previous, earlierRows: earlier))
             try SQLIdentifier.validate(row: row, table: record.table)
             let columns = row.keys.sorted()
             var bindings = PostgresBindings(capacity: columns.count)

@@ -616,6 +616,22 @@ public final class SQLiteGalleryStore: GalleryStore {
         }
     }
 
+    public func records(in table: String, keyColumn: String, keys: [Int64]) async throws(GalleryError) -> [StoreRow] {
+        try CompanionQuery.validate(table: table, rangeColumn: keyColumn, rangeRole: "companion key column", matching: [:], limit: max(keys.count, 1))
+        guard !keys.isEmpty else { return [] }
+        return try await read("reading records") { db in
+            try Self.rows(in: table, keyColumn: keyColumn, keys: keys, db)
+        }
+    }
+
+    private static func rows(in table: String, keyColumn: String, keys: [Int64], _ db: Database) throws -> [StoreRow] {
+        let placeholders = Array(repeating: "?", count: keys.count).joined(separator: ", ")
+        return try Row.fetchAll(
+            db, sql: "SELECT * FROM \"\(table)\" WHERE \"\(keyColumn)\" IN (\(placeholders)) ORDER BY \"\(keyColumn)\"",
+            arguments: StatementArguments(keys)
+        ).map(storeRow)
+    }
+
     public func lastRecord(
         in table: String, matching: [String: StoreValue], orderedBy sequenceColumn: String
     ) async throws(GalleryError) -> StoreRow? {
@@ -777,7 +793,13 @@ public final class SQLiteGalleryStore: GalleryStore {
             let previous = try Row.fetchOne(
                 db, sql: "SELECT * FROM \"\(record.table)\" ORDER BY \"\(record.sequenceColumn)\" DESC LIMIT 1"
             ).map(storeRow)
-            let row = try record.makeRow(CompanionContext(change: change, previousRow: previous))
+            var earlier: [Int64: StoreRow] = [:]
+            if let keys = try record.lookback?(previous), !keys.isEmpty {
+                for row in try rows(in: record.table, keyColumn: record.sequenceColumn, keys: keys, db) {
+                    if case .integer(let key)? = row[record.sequenceColumn] { earlier[key] = row }
+                }
+            }
+            let row = try record.makeRow(CompanionContext(change: change, previousRow: previous, earlierRows: earlier))
             try SQLIdentifier.validate(row: row, table: record.table)
             let columns = row.keys.sorted()
             let columnList = columns.map { "\"\($0)\"" }.joined(separator: ", ")

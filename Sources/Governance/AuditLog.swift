@@ -90,13 +90,18 @@ public struct AuditLog: Sendable {
     static func companion(
         receipt: Receipt? = nil, makeEvent: @escaping @Sendable () throws -> AuditEvent
     ) -> CompanionRecord {
-        CompanionRecord(table: GovernanceSchema.auditTable, sequenceColumn: "position") { context in
+        let leaf = AuditTree.Leaf()
+        var record = CompanionRecord(table: GovernanceSchema.auditTable, sequenceColumn: "position") { context in
             let event = try makeEvent()
             try event.validate()
             let row = try Self.nextRow(for: event.completed(with: context.change), after: context.previousRow)
             receipt?.set(try row.entry())
+            leaf.set(AuditTree.TreeLeaf(position: row.position, hash: AuditTree.leafHash(of: row)))
             return row.storeRow
         }
+        // The entry's tree row comes first among the followers, so it commits with the entry.
+        record.followers = [AuditTree.companion(for: leaf)]
+        return record
     }
 
     /// The row that follows `previous` (nil: the first) and records `event` now.

@@ -25,6 +25,12 @@ public enum GovernanceError: Error, CustomStringConvertible {
     case malformedRow(table: String, reason: String)
     /// An audit export line could not be read (400).
     case malformedExport(line: Int, reason: String)
+    /// A proof or tree head was asked for sizes or an entry the log does not have (400).
+    case invalidProofRequest(reason: String)
+    /// The Merkle tree over the audit log is missing nodes or does not match the log (500).
+    case auditTreeInconsistent(reason: String)
+    /// No checkpoint signing key is configured, or it cannot be read (500).
+    case signingKeyUnavailable(reason: String)
     /// The gallery store failed or refused; its error says why.
     case store(GalleryError)
 
@@ -52,6 +58,12 @@ public enum GovernanceError: Error, CustomStringConvertible {
             "malformed row in \(table): \(reason)"
         case .malformedExport(let line, let reason):
             "malformed audit export line \(line): \(reason)"
+        case .invalidProofRequest(let reason):
+            "invalid proof request: \(reason)"
+        case .auditTreeInconsistent(let reason):
+            "the audit log's Merkle tree is inconsistent: \(reason)"
+        case .signingKeyUnavailable(let reason):
+            "no audit signing key: \(reason)"
         case .store(let error):
             error.description
         }

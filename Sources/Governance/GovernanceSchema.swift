@@ -24,6 +24,9 @@ public enum GovernanceSchema {
     public static let revocationsTable = "api_key_revocations"
     /// The audit chain; see ``AuditEntry`` for its columns.
     public static let auditTable = "audit_log"
+    /// Signed checkpoints of the audit tree: `tree_size`, `root_hash` (hex), `note` (the signed
+    /// note), `created_at_ms`.
+    public static let checkpointsTable = "audit_checkpoints"
 
     /// The migrations to pass to the store when it opens (after any of the caller's own).
     public static func migrations(for dialect: SQLDialect) -> [SchemaMigration] {
@@ -74,6 +77,25 @@ public enum GovernanceSchema {
                     )
                     """
                 ] + appendOnlyStatements(for: [auditTable], dialect: dialect, createFunction: false)
+            ),
+            SchemaMigration(
+                identifier: "governance.v2-audit-tree",
+                statements: [
+                    """
+                    CREATE TABLE audit_tree (
+                        position BIGINT PRIMARY KEY,
+                        nodes \(dialect == .sqlite ? "BLOB" : "BYTEA") NOT NULL
+                    )
+                    """,
+                    """
+                    CREATE TABLE audit_checkpoints (
+                        tree_size BIGINT PRIMARY KEY,
+                        root_hash TEXT NOT NULL,
+                        note TEXT NOT NULL,
+                        created_at_ms BIGINT NOT NULL
+                    )
+                    """,
+                ] + appendOnlyStatements(for: [AuditTree.table, checkpointsTable], dialect: dialect, createFunction: false)
             ),
         ]
     }

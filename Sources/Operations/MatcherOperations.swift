@@ -94,6 +94,9 @@ public final class MatcherOperations: Sendable {
         } else {
             do { policy = try ReviewPolicy.fromEnvironment() } catch { throw .review(error) }
         }
+        // Entries written before the audit log kept its Merkle tree (or by an older node) get
+        // their tree rows now, before this node appends any.
+        do { try await AuditLog(store: store).completeTree() } catch { throw .governance(error) }
         let identification: GallerySearchService
         do {
             identification = try await GallerySearchService.open(

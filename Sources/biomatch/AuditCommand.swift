@@ -2,13 +2,15 @@ import ArgumentParser
 import Foundation
 import Gallery
 import Governance
+import Installation
+import Transparency
 
 /// `biomatch audit`: verify and export the audit log.
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
-        abstract: "Verify and export the hash-chained audit log.",
-        subcommands: [Verify.self, Export.self]
+        abstract: "Verify and export the audit log; its signing key and checkpoints.",
+        subcommands: [Verify.self, Export.self, PublicKey.self, MakeCheckpoint.self]
     )
 
     /// `biomatch audit verify`: exit 0 if the chain is intact, 1 naming the first broken entry.
@@ -34,9 +36,23 @@ struct AuditCommand: AsyncParsableCommand {
             help: "With --jsonl: the head (SEQUENCE:HASH) of the entry before the file's first, for an export made with --after.")
         var startingAfter: String?
 
+        @Option(
+            name: .customLong("checkpoint"),
+            help: "A signed checkpoint file (from `audit checkpoint` or GET /v1/audit/checkpoint) the log must match; repeatable.")
+        var checkpointFiles: [String] = []
+
+        @Option(
+            name: .customLong("public-key"),
+            help: "The log's public key (from `biomatch audit public-key`), or a file holding it; needed with --checkpoint.")
+        var publicKey: String?
+
         @OptionGroup var database: StoreOptions
 
         func validate() throws {
+            if !checkpointFiles.isEmpty && publicKey == nil { throw ValidationError("--checkpoint needs --public-key") }
+            if !checkpointFiles.isEmpty && startingAfter != nil {
+                throw ValidationError("--checkpoint needs the whole log, from its first entry: drop --starting-after")
+            }
             if let anchor, AuditHead(anchor) == nil {
                 throw ValidationError("--anchor must be SEQUENCE:HASH (a positive number, a colon, 64 hex digits)")
             }
@@ -67,6 +83,71 @@ struct AuditCommand: AsyncParsableCommand {
                 standardError("first broken entry: \(reason.sequence)")
                 throw ExitCode.failure
             }
+            guard let publicKey, !checkpointFiles.isEmpty else { return }
+            let key = try NoteVerifier(encoded: AuditKeyOptions.text(ofKeyOrFile: publicKey))
+            let notes = try checkpointFiles.map { try String(contentsOf: URL(filePath: $0), encoding: .utf8) }
+            var checker = try AuditCheckpointVerifier(checkpoints: notes, key: key)
+            if let exportFile {
+                let text = try String(contentsOf: URL(filePath: exportFile), encoding: .utf8)
+                for line in text.split(separator: "\n") where !line.allSatisfy(\.isWhitespace) {
+                    checker.consume(exportLine: line)
+                }
+            } else {
+                try await AuditLog(store: try await database.openStore()).export { lines in
+                    for line in lines { checker.consume(exportLine: line) }
+                }
+            }
+            let outcome = checker.finish()
+            guard outcome.isIntact else {
+                standardError(outcome.description)
+                throw ExitCode.failure
+            }
+            print(outcome.description)
+        }
+    }
+
+    /// `biomatch audit public-key`: the verifier key of the checkpoint signing key.
+    struct PublicKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "public-key",
+            abstract: "Print the public key that verifies this log's checkpoints (creating the signing key if there is none).",
+            discussion: """
+                The key is BIOMATCH_AUDIT_SIGNING_KEY, else BIOMATCH_HOME/data/audit-signing.key (mode 0600), the one \
+                `serve` signs with. Give the printed line to auditors and witnesses.
+                """
+        )
+
+        @Option(help: "The signing key file (default BIOMATCH_HOME/data/audit-signing.key).")
+        var keyFile: String?
+
+        func run() async throws {
+            let signer = try AuditSigningKey.loadOrCreate(
+                file: keyFile.map { URL(filePath: $0) } ?? AuditKeyOptions.defaultKeyFile(installation: .fromEnvironment()),
+                origin: AuditKeyOptions.origin(ProcessInfo.processInfo.environment))
+            print(signer.verifier.encoded)
+        }
+    }
+
+    /// `biomatch audit checkpoint`: sign a checkpoint of the log now and print it.
+    struct MakeCheckpoint: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "checkpoint", abstract: "Sign a checkpoint of the audit log now (if it grew) and print the newest one.")
+
+        @Option(help: "The signing key file (default BIOMATCH_HOME/data/audit-signing.key).")
+        var keyFile: String?
+
+        @OptionGroup var database: StoreOptions
+
+        func run() async throws {
+            let signer = try AuditSigningKey.loadOrCreate(
+                file: keyFile.map { URL(filePath: $0) } ?? AuditKeyOptions.defaultKeyFile(installation: .fromEnvironment()),
+                origin: AuditKeyOptions.origin(ProcessInfo.processInfo.environment))
+            let log = AuditLog(store: try await database.openStore())
+            guard let stored = try await log.makeCheckpoint(signer: signer) else {
+                standardError("the audit log is empty: nothing to sign")
+                throw ExitCode.failure
+            }
+            print(stored.note, terminator: "")
         }
     }
 
@@ -101,5 +182,25 @@ struct AuditCommand: AsyncParsableCommand {
                 output.write(Data(lines.map { $0 + "\n" }.joined().utf8))
             }
         }
+    }
+}
+
+
+/// Where the audit signing key lives and what it is called.
+enum AuditKeyOptions {
+    /// BIOMATCH_HOME/data/audit-signing.key.
+    static func defaultKeyFile(installation: Installation) -> URL {
+        installation.dataDirectory.appending(path: AuditSigningKey.defaultFileName)
+    }
+
+    /// The name a new key gets, which is the checkpoints' origin: BIOMATCH_AUDIT_ORIGIN or `biomatch/audit`.
+    static func origin(_ environment: [String: String]) -> String {
+        environment["BIOMATCH_AUDIT_ORIGIN"].flatMap { $0.isEmpty ? nil : $0 } ?? "biomatch/audit"
+    }
+
+    /// Key text given directly, or read from the file it names.
+    static func text(ofKeyOrFile value: String) throws -> String {
+        if value.contains("+") && !FileManager.default.fileExists(atPath: value) { return value }
+        return try String(contentsOf: URL(filePath: value), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

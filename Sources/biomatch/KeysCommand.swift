@@ -34,7 +34,10 @@ struct StoreOptions: ParsableArguments {
     /// Opens (creating and migrating if needed) the store with the governance and review tables;
     /// a PostgreSQL store without a reachable primary is waited for up to `waitForPrimary`.
     func open(waitForPrimary: Duration = .zero) async throws -> OpenedGalleryStore {
-        try await location().openForOperations(waitForPrimary: waitForPrimary)
+        let opened = try await location().openForOperations(waitForPrimary: waitForPrimary)
+        // Entries from before the audit log kept its Merkle tree get their tree rows first.
+        try await AuditLog(store: opened.store).completeTree()
+        return opened
     }
 
     /// The open store alone (the process ends without closing it: nothing is left half-written).

@@ -10,6 +10,7 @@ import ModelPreparation
 import ONNXRuntime
 import Operations
 import Server
+import Transparency
 
 /// `biomatch serve`: runs the HTTP API until SIGTERM or SIGINT.
 struct ServeCommand: AsyncParsableCommand {
@@ -21,7 +22,10 @@ struct ServeCommand: AsyncParsableCommand {
             BIOMATCH_RATE_LIMIT, BIOMATCH_RATE_BURST, BIOMATCH_RETENTION_SWEEP_SECONDS (default 3600), \
             BIOMATCH_SEARCH_PURPOSES, BIOMATCH_STORE (as --store), BIOMATCH_SNAPSHOT_DIRECTORY (index \
             snapshots of a PostgreSQL store), BIOMATCH_INDEX_ENCODING (int8-rerank, the default: exact results; \
-            int8: codes only, for tens of millions of templates). On the first start with an empty \
+            int8: codes only, for tens of millions of templates), BIOMATCH_AUDIT_SIGNING_KEY (the checkpoint \
+            signing key; else BIOMATCH_HOME/data/audit-signing.key, made on first start, named \
+            BIOMATCH_AUDIT_ORIGIN or biomatch/audit), BIOMATCH_CHECKPOINT_ENTRIES (1000) and \
+            BIOMATCH_CHECKPOINT_SECONDS (60): a checkpoint after that many entries or that long. On the first start with an empty \
             store it prints a bootstrap admin key, once, on its own line on standard output.
             """
     )
@@ -106,6 +110,14 @@ struct ServeCommand: AsyncParsableCommand {
             operations: operations, interval: .seconds(sweepInterval), feedRetention: .seconds(feedRetentionDays * 24 * 3_600),
             logger: logger)
         let follower = IndexFollowerService(service: operations.identification, logger: logger)
+        let signer = try AuditSigningKey.loadOrCreate(
+            file: AuditKeyOptions.defaultKeyFile(installation: installation), origin: AuditKeyOptions.origin(environment))
+        let checkpoints = AuditCheckpointService(
+            operations: operations, signer: signer,
+            entries: environment["BIOMATCH_CHECKPOINT_ENTRIES"].flatMap(Int64.init).flatMap { $0 > 0 ? $0 : nil } ?? 1_000,
+            interval: .seconds(environment["BIOMATCH_CHECKPOINT_SECONDS"].flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil } ?? 60),
+            logger: logger)
+        logger.info("audit checkpoints signed by \(signer.verifier.encoded)")
         try await BioMatchServer.serviceGroup(
             application: application,
             closeStore: {
@@ -115,7 +127,7 @@ struct ServeCommand: AsyncParsableCommand {
                 }
                 await opened.close()
             },
-            logger: logger, otherServices: [follower, sweeper, EngineJobService(runner: engineJobs)]
+            logger: logger, otherServices: [follower, sweeper, EngineJobService(runner: engineJobs), checkpoints]
         ).run()
     }
 

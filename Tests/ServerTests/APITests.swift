@@ -4,6 +4,7 @@ import Governance
 import HTTPTypes
 import Hummingbird
 import Testing
+import Transparency
 @testable import Server
 
 /// The API end to end: the real server on a loopback port, the real models, a real SQLite file.
@@ -300,6 +301,69 @@ import Testing
     }
 
     // MARK: - Audit
+
+    @Test func checkpointsAndProofsOfTheAuditTreeVerifyWithThePublicKey() async throws {
+        let signer = try NoteSigner.generate(name: "biomatch.test/audit")
+        // Something to sign: every API test's requests are audited, but this one may run first.
+        let detection = try await client.send(
+            .post, "/v1/detect", template: "/v1/detect", key: keys.searcher.secret,
+            body: .multipart([.file("image", try Photos.bytes("obama.jpg"))]))
+        #expect(detection.status == 200)
+        let stored = try #require(try await server.operations.makeAuditCheckpoint(signer: signer))
+        let reply = try await client.send(.get, "/v1/audit/checkpoint", template: "/v1/audit/checkpoint", key: keys.auditor.secret)
+        #expect(reply.status == 200)
+        #expect(reply.mediaType == "text/plain")
+        let note = String(decoding: reply.body, as: UTF8.self)
+        let (checkpoint, _) = try Checkpoint.verified(note, by: signer.verifier)
+        #expect(checkpoint.size >= stored.checkpoint.size)
+        let size = checkpoint.size
+
+        let page = try await client.send(
+            .get, "/v1/audit?limit=1000", template: "/v1/audit", key: keys.auditor.secret)
+        let entries = try #require(page.json?["entries"]?.arrayValue)
+        #expect(entries.count >= Int(size))
+        var lines: [String] = []
+        try await server.operations.auditLog.export { lines += $0 }
+        let leafIndex = size / 2
+        let inclusion = try await client.send(
+            .get, "/v1/audit/proofs/inclusion?leafIndex=\(leafIndex)&treeSize=\(size)", template: "/v1/audit/proofs/inclusion",
+            key: keys.auditor.secret)
+        #expect(inclusion.status == 200)
+        #expect(inclusion.json?["leafIndex"] == .number(Double(leafIndex)))
+        let hashes = try #require(inclusion.json?["hashes"]?.arrayValue).compactMap { $0.stringValue.flatMap { Data(base64Encoded: $0) } }
+        try MerkleVerification.verifyInclusion(
+            proof: hashes, leafHash: MerkleHash.leaf(Data(lines[Int(leafIndex)].utf8)), index: leafIndex, size: size,
+            root: checkpoint.rootHash)
+
+        let consistency = try await client.send(
+            .get, "/v1/audit/proofs/consistency?from=1&to=\(size)", template: "/v1/audit/proofs/consistency",
+            key: keys.admin.secret)
+        #expect(consistency.status == 200)
+        let consistencyHashes = try #require(consistency.json?["hashes"]?.arrayValue).compactMap {
+            $0.stringValue.flatMap { Data(base64Encoded: $0) }
+        }
+        try MerkleVerification.verifyConsistency(
+            proof: consistencyHashes, firstSize: 1, firstRoot: MerkleHash.leaf(Data(lines[0].utf8)), secondSize: size,
+            secondRoot: checkpoint.rootHash)
+
+        let searcher = try await client.send(
+            .get, "/v1/audit/checkpoint", template: "/v1/audit/checkpoint", key: keys.searcher.secret)
+        expectProblem(searcher, 403, .forbidden)
+        let beyond = try await client.send(
+            .get, "/v1/audit/proofs/inclusion?leafIndex=0&treeSize=\(Int64.max)", template: "/v1/audit/proofs/inclusion",
+            key: keys.auditor.secret)
+        expectProblem(beyond, 400, .invalidRequest)
+        let missing = try await client.send(
+            .get, "/v1/audit/proofs/consistency?from=1", template: "/v1/audit/proofs/consistency", key: keys.auditor.secret)
+        expectProblem(missing, 400, .invalidRequest, pointer: "#to")
+        let backwards = try await client.send(
+            .get, "/v1/audit/proofs/consistency?from=3&to=2", template: "/v1/audit/proofs/consistency", key: keys.auditor.secret)
+        expectProblem(backwards, 400, .invalidRequest)
+        let unknown = try await client.send(
+            .get, "/v1/audit/proofs/inclusion?leafIndex=0&treeSize=1&x=1", template: "/v1/audit/proofs/inclusion",
+            key: keys.auditor.secret)
+        expectProblem(unknown, 400, .invalidRequest, pointer: "#x")
+    }
 
     @Test func auditorsPageThroughTheAuditLog() async throws {
         let first = try await client.send(.get, "/v1/audit?limit=2", template: "/v1/audit", key: keys.auditor.secret)

@@ -196,6 +196,12 @@ public enum OpenAPIDocument {
             "description": .string("Page size, 1...\(maximum) (default 100)."),
         ]
     }
+    static func requiredInteger(_ name: String, minimum: Int, _ description: String) -> JSON {
+        [
+            "name": .string(name), "in": "query", "required": true,
+            "schema": ["type": "integer", "minimum": .number(Double(minimum))], "description": .string(description),
+        ]
+    }
     static func afterParameter(_ description: String) -> JSON {
         ["name": "after", "in": "query", "required": false, "schema": ["type": "integer"], "description": .string(description)]
     }
@@ -370,6 +376,34 @@ public enum OpenAPIDocument {
                 summary: "Audit entries in chain order (auditor, admin).", tag: "audit",
                 parameters: [afterParameter("Return entries after this sequence number."), limitParameter(maximum: 1_000)],
                 responses: withErrors(["200": json(ref("AuditPage"), description: "One page of entries.")])),
+            Endpoint(
+                method: "GET", path: "/v1/audit/checkpoint", operationID: "auditCheckpoint",
+                summary: "The newest signed checkpoint of the audit log's Merkle tree (auditor, admin).", tag: "audit",
+                responses: withErrors([
+                    "200": [
+                        "description": .string(
+                            "A C2SP signed note: the origin, the tree size and the base64 root hash on three lines, an "
+                                + "empty line, then signature lines (see docs/audit-log.md)."),
+                        "content": ["text/plain": ["schema": ["type": "string"]]],
+                    ],
+                    "404": problem("NotFound"),
+                ])),
+            Endpoint(
+                method: "GET", path: "/v1/audit/proofs/inclusion", operationID: "auditInclusionProof",
+                summary: "RFC 9162 inclusion proof of one audit entry in a tree size (auditor, admin).", tag: "audit",
+                parameters: [
+                    requiredInteger("leafIndex", minimum: 0, "The entry's leaf index: its sequence number minus one."),
+                    requiredInteger("treeSize", minimum: 1, "The tree size, at most the log's; above leafIndex."),
+                ],
+                responses: withErrors(["200": json(ref("InclusionProof"), description: "The proof.")])),
+            Endpoint(
+                method: "GET", path: "/v1/audit/proofs/consistency", operationID: "auditConsistencyProof",
+                summary: "RFC 9162 consistency proof between two tree sizes (auditor, admin).", tag: "audit",
+                parameters: [
+                    requiredInteger("from", minimum: 0, "The older tree size, at most `to`."),
+                    requiredInteger("to", minimum: 1, "The newer tree size, at most the log's."),
+                ],
+                responses: withErrors(["200": json(ref("ConsistencyProof"), description: "The proof.")])),
         ] + reviewEndpoints() + subjectAccessEndpoints()
     }
 
@@ -705,6 +739,16 @@ public enum OpenAPIDocument {
                     "sequence", "recordedAt", "actor", "action", "galleryID", "galleryName", "purpose", "caseReference",
                     "probeSHA256", "parameters", "result", "previousHash", "entryHash",
                 ]),
+            "InclusionProof": object(
+                [
+                    "leafIndex": ["type": "integer"], "treeSize": ["type": "integer"],
+                    "hashes": array(["type": "string", "contentEncoding": "base64"]),
+                ], required: ["leafIndex", "treeSize", "hashes"]),
+            "ConsistencyProof": object(
+                [
+                    "from": ["type": "integer"], "to": ["type": "integer"],
+                    "hashes": array(["type": "string", "contentEncoding": "base64"]),
+                ], required: ["from", "to", "hashes"]),
             "AuditPage": object(
                 ["entries": array(ref("AuditEntry")), "nextAfter": nullable("integer")], required: ["entries", "nextAfter"]),
         ].merging(reviewSchemas()) { $1 }.merging(subjectAccessSchemas()) { $1 }

@@ -146,7 +146,7 @@ public enum ProblemMapping {
             return ProblemDetails(.missingJustification, detail: error.description, errors: [.init(pointer: "/purpose", detail: error.description)])
         case .invalidCaseReference(let reason):
             return ProblemDetails(.missingJustification, detail: error.description, errors: [.init(pointer: "/caseReference", detail: reason)])
-        case .invalidKeyRequest, .malformedExport:
+        case .invalidKeyRequest, .malformedExport, .invalidProofRequest:
             return ProblemDetails(.invalidRequest, detail: error.description)
         case .unknownKey:
             return ProblemDetails(.notFound, detail: error.description)
@@ -154,7 +154,7 @@ public enum ProblemMapping {
             return ProblemDetails(.conflict, detail: error.description)
         case .store(let storeError):
             return problem(for: storeError)
-        case .invalidAuditEvent, .malformedRow:
+        case .invalidAuditEvent, .malformedRow, .auditTreeInconsistent, .signingKeyUnavailable:
             return internalProblem
         }
     }

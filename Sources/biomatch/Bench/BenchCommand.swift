@@ -7,7 +7,7 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Measure speed as ratios against reference implementations run on this machine.",
         subcommands: [
             PipelineBenchCommand.self, SearchBenchCommand.self, EnrolBenchCommand.self, ServeBenchCommand.self,
-            StartupBenchCommand.self, ClusterBenchCommand.self,
+            StartupBenchCommand.self, ClusterBenchCommand.self, AuditBenchCommand.self,
         ]
     )
 }
