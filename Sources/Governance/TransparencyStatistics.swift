@@ -1,5 +1,6 @@
 import Foundation
 import Gallery
+import Transparency
 
 /// How a transparency report groups time: UTC days, ISO weeks (Monday to Sunday) or calendar
 /// months.
@@ -187,19 +188,23 @@ public struct PeriodStatistics: Sendable, Hashable, Codable {
 
 /// Which entries the figures were computed from.
 public struct StatisticsBasis: Sendable, Hashable, Codable {
-    /// The entries at positions 1...treeSize were read (a checkpoint's tree size when
-    /// ``rootHash`` is set).
+    /// The entries at positions 1...treeSize were read.
     public var treeSize: Int64
-    /// The checkpoint's root hash, base64; nil when no checkpoint was used.
-    public var rootHash: String?
-    /// The `entry_hash` of the entry at `treeSize`, so an export can be matched to the report.
+    /// The RFC 9162 root hash of those entries, base64, computed while reading them (leaf =
+    /// SHA-256(0x00 || export line)): equal to a checkpoint's root when they are the entries the
+    /// checkpoint covers.
+    public var rootHash: String
+    /// The `entry_hash` of the entry at `treeSize`.
     public var lastEntryHash: String?
+    /// The signed checkpoint whose root the entries were found to give, when one was used.
+    public var checkpoint: String?
 
     /// Describes a basis.
-    public init(treeSize: Int64, rootHash: String?, lastEntryHash: String?) {
+    public init(treeSize: Int64, rootHash: String, lastEntryHash: String?, checkpoint: String? = nil) {
         self.treeSize = treeSize
         self.rootHash = rootHash
         self.lastEntryHash = lastEntryHash
+        self.checkpoint = checkpoint
     }
 }
 
@@ -245,6 +250,7 @@ public struct TransparencyStatistics: Sendable {
     /// Purposes of searches whose candidates await review, by sequence number.
     private var reviewedSearchPurposes: [Int64: String] = [:]
     private var lastPosition: Int64 = 0
+    private var tree = MerkleFrontier()
     private var lastEntryHash: String?
     private var inWindow = 0
 
@@ -262,6 +268,7 @@ public struct TransparencyStatistics: Sendable {
         if let upTo, position > upTo { return false }
         lastPosition = position
         lastEntryHash = entry.entryHash
+        tree.append(leafHash: AuditTree.leafHash(of: entry))
         if let id = entry.galleryID, let name = entry.galleryName { galleryNames[id] = name }
         let facts = Facts.read(parameters: entry.parameters, result: entry.result)
         if entry.action == .search, facts.reviewRequired == true, let purpose = entry.purpose {
@@ -322,7 +329,7 @@ public struct TransparencyStatistics: Sendable {
     }
 
     /// The report of the entries read.
-    public func report(rootHash: String? = nil) -> TransparencyReport {
+    public func report() -> TransparencyReport {
         var periods: [PeriodStatistics] = []
         var start = period.start(of: from)
         var totalActivity: [ActivityKey: ActivityFigures] = [:]
@@ -345,7 +352,8 @@ public struct TransparencyStatistics: Sendable {
         }
         return TransparencyReport(
             from: from, to: to, period: period,
-            basis: StatisticsBasis(treeSize: lastPosition, rootHash: rootHash, lastEntryHash: lastEntryHash),
+            basis: StatisticsBasis(
+                treeSize: lastPosition, rootHash: tree.root.base64EncodedString(), lastEntryHash: lastEntryHash),
             entriesInWindow: inWindow, periods: periods,
             totalActivity: totalActivity.map { ActivityRow(gallery: $0.key.gallery, purpose: $0.key.purpose, figures: $0.value) }
                 .sorted(by: Self.rowOrder),
@@ -361,14 +369,13 @@ public struct TransparencyStatistics: Sendable {
 
     /// The statistics of export lines (``AuditExport``) of the whole log: line N is position N.
     public static func report(
-        exportLines: some Sequence<some StringProtocol>, from: Date, to: Date, period: StatisticsPeriod, upTo: Int64? = nil,
-        rootHash: String? = nil
+        exportLines: some Sequence<some StringProtocol>, from: Date, to: Date, period: StatisticsPeriod, upTo: Int64? = nil
     ) throws(GovernanceError) -> TransparencyReport {
         var statistics = TransparencyStatistics(from: from, to: to, period: period, upTo: upTo)
         for (index, entry) in try AuditExport.entries(fromLines: exportLines).enumerated() {
             guard statistics.consider(entry, position: Int64(index + 1)) else { break }
         }
-        return statistics.report(rootHash: rootHash)
+        return statistics.report()
     }
 }
 
@@ -423,7 +430,7 @@ extension AuditLog {
     /// The transparency statistics of `[from, to)` by `period`, computed from the log's entries
     /// at positions 1...`upTo` (every entry when nil), read a page at a time.
     public func transparencyReport(
-        from: Date, to: Date, period: StatisticsPeriod, upTo: Int64? = nil, rootHash: String? = nil
+        from: Date, to: Date, period: StatisticsPeriod, upTo: Int64? = nil
     ) async throws(GovernanceError) -> TransparencyReport {
         var statistics = TransparencyStatistics(from: from, to: to, period: period, upTo: upTo)
         do {
@@ -437,6 +444,34 @@ extension AuditLog {
         } catch {
             throw .malformedRow(table: GovernanceSchema.auditTable, reason: "\(error)")
         }
-        return statistics.report(rootHash: rootHash)
+        return statistics.report()
+    }
+
+    /// The transparency statistics of the entries the latest signed checkpoint covers (every
+    /// entry when there is none yet), with that checkpoint in the basis once the root the entries
+    /// give was found equal to its root.
+    public func transparencyReportAtLatestCheckpoint(
+        from: Date, to: Date, period: StatisticsPeriod
+    ) async throws(GovernanceError) -> TransparencyReport {
+        guard let latest = try await latestCheckpoint() else {
+            return try await transparencyReport(from: from, to: to, period: period)
+        }
+        var report = try await transparencyReport(from: from, to: to, period: period, upTo: latest.checkpoint.size)
+        try report.attach(latest.note, checkpoint: latest.checkpoint)
+        return report
+    }
+}
+
+extension TransparencyReport {
+    /// Records `note` (the signed `checkpoint`) as the report's basis, after checking the entries
+    /// read are exactly those it covers: the same count and the same root. Throws
+    /// ``GovernanceError/auditTreeInconsistent(reason:)`` otherwise.
+    public mutating func attach(_ note: String, checkpoint: Checkpoint) throws(GovernanceError) {
+        guard basis.treeSize == checkpoint.size, basis.rootHash == checkpoint.rootHash.base64EncodedString() else {
+            throw .auditTreeInconsistent(
+                reason: "the checkpoint covers \(checkpoint.size) entries with root \(checkpoint.rootHash.base64EncodedString()); "
+                    + "the entries read were \(basis.treeSize) with root \(basis.rootHash)")
+        }
+        basis.checkpoint = note
     }
 }

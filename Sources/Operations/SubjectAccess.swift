@@ -205,10 +205,18 @@ extension MatcherOperations {
 
     /// Attaches to each entry its inclusion proof to the latest checkpoint that covers it, and
     /// returns that checkpoint.
+    /// Entries newer than the checkpoint (this access's own among them) keep none.
     private func attachInclusionProofs(to entries: inout [SubjectAuditEntry]) async throws(OperationError) -> DisclosedCheckpoint? {
-        // TODO(lead): proofs. With `auditLog.latestCheckpoint()` and
-        // `auditLog.inclusionProof(leafIndex:treeSize:)`: for every entry whose position is at
-        // most the checkpoint's tree size, set `inclusionProof`; later entries keep nil.
-        nil
+        do {
+            guard let latest = try await auditLog.latestCheckpoint() else { return nil }
+            let size = latest.checkpoint.size
+            for index in entries.indices where entries[index].position <= size {
+                entries[index].inclusionProof = try await auditLog.inclusionProof(
+                    leafIndex: entries[index].leafIndex, treeSize: size)
+            }
+            return DisclosedCheckpoint(treeSize: size, rootHash: latest.checkpoint.rootHash, signedNote: latest.note)
+        } catch {
+            throw .governance(error)
+        }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Governance
+import Transparency
 
 extension StatisticsPeriod: ExpressibleByArgument {}
 
@@ -17,9 +18,11 @@ struct ReportCommand: AsyncParsableCommand {
             discussion: """
                 Computed from audit entries alone, so anyone holding the log (or `biomatch audit export \
                 --jsonl`) can compute the same figures: docs/audit-log.md ("Transparency statistics") \
-                defines each one. Dates are UTC days; --to is inclusive. With --jsonl the figures are \
-                computed from an export file instead of the store. The report states how many entries \
-                it read and the hash of the last, and the checkpoint's root when one was used.
+                defines each one. Dates are UTC days; --to is inclusive. From the store, the figures count \
+                the entries the newest signed checkpoint covers (all entries while there is none). With \
+                --jsonl they are computed from an export file instead, and with --checkpoint (and \
+                --public-key) from the entries that checkpoint covers. The report states the tree size \
+                and the root hash computed from the entries read, which must equal the checkpoint's.
                 """)
 
         @OptionGroup var databaseOptions: StoreOptions
@@ -30,29 +33,40 @@ struct ReportCommand: AsyncParsableCommand {
         @Option(help: "Also write the figures as JSON here.") var json: String?
         @Option(name: .customLong("jsonl"), help: "Compute from this export file (`biomatch audit export --jsonl`) instead of the store.")
         var exportFile: String?
+        @Option(name: .customLong("checkpoint"), help: "With --jsonl: a signed checkpoint file; count the entries it covers.")
+        var checkpointFile: String?
+        @Option(help: "With --checkpoint: the log's public key (from `biomatch audit public-key`), or a file holding it.")
+        var publicKey: String?
 
         func validate() throws {
             guard let start = Self.day(from), let end = Self.day(to) else {
                 throw ValidationError("--from and --to must be dates written YYYY-MM-DD")
             }
             guard start <= end else { throw ValidationError("--from must not be after --to") }
+            if checkpointFile != nil && (exportFile == nil || publicKey == nil) {
+                throw ValidationError("--checkpoint goes with --jsonl and --public-key")
+            }
         }
 
         func run() async throws {
             guard let start = Self.day(from), let last = Self.day(to) else { throw ValidationError("invalid dates") }
             let end = last.addingTimeInterval(86_400)
-            let report: TransparencyReport
+            var report: TransparencyReport
             if let exportFile {
                 let text = try String(contentsOf: URL(filePath: exportFile), encoding: .utf8)
+                var signed: (note: String, checkpoint: Checkpoint)?
+                if let checkpointFile, let publicKey {
+                    let note = try String(contentsOf: URL(filePath: checkpointFile), encoding: .utf8)
+                    let key = try NoteVerifier(encoded: AuditKeyOptions.text(ofKeyOrFile: publicKey))
+                    signed = (note, try Checkpoint.verified(note, by: key).0)
+                }
                 report = try TransparencyStatistics.report(
                     exportLines: text.split(separator: "\n", omittingEmptySubsequences: false), from: start, to: end,
-                    period: period)
+                    period: period, upTo: signed?.checkpoint.size)
+                if let signed { try report.attach(signed.note, checkpoint: signed.checkpoint) }
             } else {
                 let log = AuditLog(store: try await databaseOptions.openStore())
-                // TODO(lead): checkpoint. Count only the entries the latest signed checkpoint covers:
-                // `let checkpoint = try await log.latestCheckpoint()`, then pass `upTo: checkpoint.treeSize`
-                // and `rootHash: checkpoint.rootHash.base64EncodedString()`. Until then every entry counts.
-                report = try await log.transparencyReport(from: start, to: end, period: period)
+                report = try await log.transparencyReportAtLatestCheckpoint(from: start, to: end, period: period)
             }
             do {
                 try Data(TransparencyPage(report: report).render().utf8).write(to: URL(filePath: out), options: .atomic)

@@ -46,16 +46,16 @@ struct TransparencyPage {
     }
 
     private func basis() -> String {
-        let source: String
-        if let root = report.basis.rootHash {
-            source = "the checkpoint of tree size \(report.basis.treeSize), root hash \(root)"
-        } else {
-            source = "all \(report.basis.treeSize) entries of the log (no signed checkpoint was used)"
-        }
-        let last = report.basis.lastEntryHash.map { ", the last with entry hash \($0)" } ?? ""
-        return "<p class=\"meta\">Computed from \(escapeHTML(source))\(escapeHTML(last)). \(report.entriesInWindow) entries "
-            + "fall in the window (UTC, \(escapeHTML(Self.day(report.from))) inclusive to "
-            + "\(escapeHTML(Self.day(report.to))) exclusive), by \(escapeHTML(report.period.rawValue)).</p>"
+        let basis = report.basis
+        var text = "Computed from the first \(basis.treeSize) entries of the log, whose RFC 9162 root hash is \(basis.rootHash)"
+        if let last = basis.lastEntryHash { text += " (the last entry's hash is \(last))" }
+        text += basis.checkpoint == nil
+            ? "; no signed checkpoint was used. " : ": the root of the signed checkpoint below. "
+        text += "\(report.entriesInWindow) entries fall in the window (UTC, \(Self.day(report.from)) inclusive to "
+            + "\(Self.day(report.to)) exclusive), by \(report.period.rawValue)."
+        var html = "<p class=\"meta\">\(escapeHTML(text))</p>"
+        if let note = basis.checkpoint { html += "<pre class=\"note\">\(escapeHTML(note))</pre>" }
+        return html
     }
 
     /// Sums of each period's activity over galleries and purposes.

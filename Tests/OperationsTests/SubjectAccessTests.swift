@@ -4,6 +4,7 @@ import Governance
 import Operations
 import Review
 import Testing
+import Transparency
 
 @Suite struct SubjectAccessTests {
     static let access = StatedJustification(purpose: "subject-access-request", caseReference: "SAR-2026-0042")
@@ -41,6 +42,9 @@ import Testing
             SearchRequest(gallery: "custody", image: try Support.photo("biden.jpg"), justification: Self.investigation),
             by: fixture.searcher)
         let officer = try await Self.officer(fixture, galleries: ["custody"])
+        // A checkpoint of everything so far: the entries found carry proofs to it.
+        let signer = try NoteSigner.generate(name: "biomatch.test/audit")
+        let checkpoint = try #require(try await operations.makeAuditCheckpoint(signer: signer))
 
         let disclosure = try await operations.accessSubject(
             SubjectAccessRequest(gallery: "custody", subject: .reference("obama"), justification: Self.access), by: officer)
@@ -61,6 +65,17 @@ import Testing
         #expect(disclosure.auditEntries[1].entry.sequence == search.auditSequence)
         #expect(disclosure.auditEntries[3].entry.sequence == verification.auditSequence)
         #expect(disclosure.auditEntries.allSatisfy { $0.leafIndex == $0.position - 1 })
+        #expect(disclosure.checkpoint?.treeSize == checkpoint.checkpoint.size)
+        #expect(disclosure.checkpoint?.signedNote == checkpoint.note)
+        for found in disclosure.auditEntries.dropLast() {
+            let proof = try #require(found.inclusionProof, "\(found.relation) has no proof")
+            let root = try MerkleVerification.root(
+                fromInclusionProof: proof, leafHash: AuditTree.leafHash(of: found.entry), index: found.leafIndex,
+                size: checkpoint.checkpoint.size)
+            #expect(root == checkpoint.checkpoint.rootHash, "\(found.relation)")
+        }
+        // The access itself came after the checkpoint: no proof yet.
+        #expect(disclosure.auditEntries.last?.inclusionProof == nil)
         #expect(disclosure.erasure == nil)
 
         // The access is the log's newest entry: who, why, which subject, and counts only.

@@ -4,6 +4,7 @@ import Governance
 import Operations
 import Review
 import Testing
+import Transparency
 
 @Suite struct TransparencyStatisticsTests {
     /// A scripted history through the real operations, whose figures are known by construction:
@@ -109,6 +110,27 @@ import Testing
         #expect(
             try TransparencyStatistics.report(
                 exportLines: lines, from: from, to: to, period: .month, upTo: thresholdEntry.sequence - 1) == earlier)
+
+        // A signed checkpoint made part-way: the store's report counts what it covers and states it,
+        // and so does the report from the export with the checkpoint given.
+        let signer = try NoteSigner.generate(name: "biomatch.test/audit")
+        var tree = MerkleFrontier()
+        for line in lines.prefix(Int(thresholdEntry.sequence - 1)) { tree.append(leafHash: MerkleHash.leaf(Data(line.utf8))) }
+        #expect(earlier.basis.rootHash == tree.root.base64EncodedString())
+        #expect(report.basis.checkpoint == nil)
+        let checkpoint = try #require(try await operations.makeAuditCheckpoint(signer: signer))
+        let atCheckpoint = try await operations.auditLog.transparencyReportAtLatestCheckpoint(from: from, to: to, period: .day)
+        #expect(atCheckpoint.basis.checkpoint == checkpoint.note)
+        #expect(atCheckpoint.basis.treeSize == checkpoint.checkpoint.size)
+        #expect(atCheckpoint.basis.rootHash == checkpoint.checkpoint.rootHash.base64EncodedString())
+        #expect(atCheckpoint.totalActivity == report.totalActivity)
+        var fromExport = try TransparencyStatistics.report(
+            exportLines: lines, from: from, to: to, period: .day, upTo: checkpoint.checkpoint.size)
+        try fromExport.attach(checkpoint.note, checkpoint: checkpoint.checkpoint)
+        #expect(fromExport == atCheckpoint)
+        // Entries that are not the checkpoint's are refused as its basis.
+        var shorter = earlier
+        #expect(throws: GovernanceError.self) { try shorter.attach(checkpoint.note, checkpoint: checkpoint.checkpoint) }
 
         // A window before any of it counts nothing, yet lists its periods.
         let before = try await operations.auditLog.transparencyReport(

@@ -6,6 +6,7 @@ import Installation
 import Hummingbird
 import Operations
 import Testing
+import Transparency
 @testable import Server
 
 /// `GET /v1/galleries/{gallery}/subject-access` on a server of its own (accesses write audit
@@ -83,6 +84,8 @@ import Testing
             ]))
         #expect(search.status == 200)
         let searchSequence = try #require(search.json?["auditSequence"]?.numberValue)
+        let checkpoint = try #require(
+            try await server.operations.makeAuditCheckpoint(signer: try NoteSigner.generate(name: "biomatch.test/audit")))
 
         let reply = try await client.send(
             .get, Self.path("reference=obama&\(Self.justified)"), template: Self.template, key: server.officer)
@@ -110,6 +113,20 @@ import Testing
         for entry in entries {
             #expect(entry["leafIndex"]?.numberValue == (entry["position"]?.numberValue).map { $0 - 1 })
         }
+        // Each entry up to the checkpoint proves its inclusion in it; the access itself is newer.
+        #expect(body["checkpoint"]?["signedNote"]?.stringValue == checkpoint.note)
+        #expect(body["checkpoint"]?["treeSize"]?.numberValue == Double(checkpoint.checkpoint.size))
+        let log = try await server.operations.auditLog.entries(limit: 10_000)
+        for entry in entries.dropLast() {
+            let hashes = try #require(entry["inclusionProof"]?.arrayValue).compactMap { $0.stringValue.flatMap { Data(base64Encoded: $0) } }
+            let sequence = try #require(entry["entry"]?["sequence"]?.numberValue)
+            let stored = try #require(log.first { Double($0.sequence) == sequence })
+            let root = try MerkleVerification.root(
+                fromInclusionProof: hashes, leafHash: AuditTree.leafHash(of: stored),
+                index: Int64(try #require(entry["leafIndex"]?.numberValue)), size: checkpoint.checkpoint.size)
+            #expect(root == checkpoint.checkpoint.rootHash)
+        }
+        #expect(entries.last?["inclusionProof"] == .null)
         let accessSequence = try #require(body["accessSequence"]?.numberValue)
         #expect(entries.last?["entry"]?["sequence"]?.numberValue == accessSequence)
 
