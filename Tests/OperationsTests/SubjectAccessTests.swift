@@ -15,8 +15,8 @@ import Transparency
     /// them (enrolment, a search where they were a candidate, the review decision, a
     /// verification), and is itself audited; after erasure, access by identifier still finds
     /// the entries, the erasure among them, and nothing else.
-    @Test func anEnrolledSubjectThenTheErasedOne() async throws {
-        let fixture = try await Support.fixture()
+    @Test(arguments: StoreBackend.allCases) func anEnrolledSubjectThenTheErasedOne(backend: StoreBackend) async throws {
+        let fixture = try await Support.fixture(backend)
         defer { fixture.cleanUp() }
         let operations = fixture.operations
         _ = try await operations.createGallery(GalleryDraft(name: "custody", purpose: .custody), by: fixture.admin)

@@ -15,8 +15,8 @@ import Transparency
     /// one verification; the threshold raised once with a reason; biden erased on request.
     /// evaluation (no review): one missing-person search with obama2 (no one enrolled there but
     /// a short-lived subject, erased by the retention sweep before it).
-    @Test func aScriptedHistoryGivesExactlyItsCounts() async throws {
-        let fixture = try await Support.fixture()
+    @Test(arguments: StoreBackend.allCases) func aScriptedHistoryGivesExactlyItsCounts(backend: StoreBackend) async throws {
+        let fixture = try await Support.fixture(backend)
         defer { fixture.cleanUp() }
         let operations = fixture.operations
         let admin = fixture.admin
