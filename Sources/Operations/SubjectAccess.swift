@@ -90,6 +90,9 @@ public struct SubjectDisclosure: Sendable {
     public var templates: [HeldTemplate]
     /// The enrolment images kept, opened: the bytes exactly as supplied.
     public var images: [EnrolmentImage]
+    /// Why the kept images could not be opened (another key sealed them, or they were altered):
+    /// the rest is disclosed all the same.
+    public var imagesProblem: String?
     /// Every audit entry that names the subject, in log order, this access's own entry last.
     public var auditEntries: [SubjectAuditEntry]
     /// The checkpoint the entries' inclusion proofs lead to (nil until the log has one).
@@ -158,11 +161,15 @@ extension MatcherOperations {
             throw .identification(.store(.unknownSubject(subjectID)))
         }
         let templates = try await heldTemplates(enrolled?.templates ?? [], gallery: gallery)
-        let images: [EnrolmentImage]
+        var images: [EnrolmentImage] = []
+        var imagesProblem: String?
         if enrolled != nil {
-            do { images = try await review.images.images(of: subjectID) } catch { throw .review(error) }
-        } else {
-            images = []
+            do {
+                images = try await review.images.images(of: subjectID)
+            } catch {
+                guard case .crop(let problem) = error else { throw .review(error) }
+                imagesProblem = problem.description
+            }
         }
         let event = AuditEvent.subjectAccessed(
             by: caller, galleryName: request.gallery, galleryID: gallery?.id ?? trail.enrolmentGalleryID,
@@ -179,7 +186,7 @@ extension MatcherOperations {
         let checkpoint = try await attachInclusionProofs(to: &entries)
         return SubjectDisclosure(
             galleryName: request.gallery, gallery: gallery, subjectID: subjectID, subject: enrolled?.subject,
-            templates: templates, images: images, auditEntries: entries, checkpoint: checkpoint,
+            templates: templates, images: images, imagesProblem: imagesProblem, auditEntries: entries, checkpoint: checkpoint,
             justification: justification, accessSequence: accessEntry.sequence)
     }
 

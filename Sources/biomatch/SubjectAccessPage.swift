@@ -77,6 +77,9 @@ struct SubjectAccessPage {
     }
 
     private func imagesSection() -> String {
+        if let problem = disclosure.imagesProblem {
+            return "<section><h2>Enrolment images</h2><p>Kept, but they could not be opened: \(escapeHTML(problem))</p></section>"
+        }
         guard !disclosure.images.isEmpty else {
             return "<section><h2>Enrolment images</h2><p>None kept.</p></section>"
         }

@@ -207,6 +207,23 @@ import Transparency
         }
     }
 
+    /// Images and crops sealed under another key than the node's are reported as such; the
+    /// record, templates and audit entries are disclosed all the same.
+    @Test func sealedDataUnderAnotherKeyIsReportedNotFatal() async throws {
+        let fixture = try await Support.fixture()
+        defer { fixture.cleanUp() }
+        _ = try await fixture.operations.createGallery(GalleryDraft(name: "custody", purpose: .custody), by: fixture.admin)
+        let obama = try await fixture.operations.enrol(
+            EnrolmentRequest(gallery: "custody", reference: "obama", images: [try Support.photo("obama.jpg")]), by: fixture.admin)
+        let otherKey = try await Support.operations(on: fixture.store)
+        let disclosure = try await otherKey.accessSubject(
+            SubjectAccessRequest(gallery: "custody", subject: .reference("obama"), justification: Self.access), by: fixture.admin)
+        #expect(disclosure.templates.map(\.template) == obama.templates)
+        #expect(disclosure.templates.allSatisfy { $0.crop == nil && $0.cropProblem?.contains("sealed with key") == true })
+        #expect(disclosure.images.isEmpty && disclosure.imagesProblem?.contains("sealed with key") == true)
+        #expect(disclosure.auditEntries.map(\.relation) == [.enrolled, .accessed])
+    }
+
     /// A key of the subject-access role for `galleries`.
     static func officer(_ fixture: Support.Fixture, galleries: Set<String>) async throws -> Caller {
         .key(

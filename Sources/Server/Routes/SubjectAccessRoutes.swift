@@ -142,6 +142,7 @@ struct SubjectAccessBody: APIResponseBody {
     var subject: Record?
     var templates: [Template]
     var images: [Image]
+    var imagesProblem: String?
     var auditEntries: [Entry]
     var checkpoint: Checkpoint?
     var purpose: String
@@ -174,6 +175,7 @@ struct SubjectAccessBody: APIResponseBody {
                 mediaType: ImageFormat.sniff(kept.image.bytes)?.mediaType ?? "application/octet-stream",
                 base64: Data(kept.image.bytes).base64EncodedString(), face: JSON(parsing: kept.image.face) ?? .null)
         }
+        imagesProblem = disclosure.imagesProblem
         auditEntries = disclosure.auditEntries.map { found in
             Entry(
                 relation: found.relation.rawValue, position: found.position, leafIndex: found.leafIndex,
@@ -197,7 +199,8 @@ struct SubjectAccessBody: APIResponseBody {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case gallery, galleryID, subjectID, status, erasedBy, subject, templates, images, auditEntries, checkpoint, purpose
+        case gallery, galleryID, subjectID, status, erasedBy, subject, templates, images, imagesProblem, auditEntries, checkpoint
+        case purpose
         case caseReference, accessSequence
     }
 
@@ -211,6 +214,7 @@ struct SubjectAccessBody: APIResponseBody {
         try container.encode(subject, forKey: .subject)
         try container.encode(templates, forKey: .templates)
         try container.encode(images, forKey: .images)
+        try container.encode(imagesProblem, forKey: .imagesProblem)
         try container.encode(auditEntries, forKey: .auditEntries)
         try container.encode(checkpoint, forKey: .checkpoint)
         try container.encode(purpose, forKey: .purpose)
@@ -312,7 +316,12 @@ extension OpenAPIDocument {
                         "type": ["string", "null"], "enum": ["erasedOnRequest", "erasedByRetention", "galleryErased", nil],
                     ],
                     "subject": nullableObject(record, description: "The subject's record, or null once erased."),
-                    "templates": array(template), "images": array(image), "auditEntries": array(entry),
+                    "templates": array(template), "images": array(image),
+                    "imagesProblem": [
+                        "type": ["string", "null"],
+                        "description": "Why the kept images could not be opened (sealed under another key, or altered), or null.",
+                    ],
+                    "auditEntries": array(entry),
                     "checkpoint": nullableObject(
                         checkpoint, description: "The checkpoint the inclusion proofs lead to, or null until the log has one."),
                     "purpose": string(), "caseReference": string(),
@@ -320,7 +329,7 @@ extension OpenAPIDocument {
                 ],
                 required: [
                     "gallery", "galleryID", "subjectID", "status", "erasedBy", "subject", "templates", "images",
-                    "auditEntries", "checkpoint", "purpose", "caseReference", "accessSequence",
+                    "imagesProblem", "auditEntries", "checkpoint", "purpose", "caseReference", "accessSequence",
                 ]),
         ]
     }
