@@ -131,7 +131,8 @@ struct SubjectAccessPage {
                 + "<td>\(escapeHTML(Self.relationText(found.relation)))</td><td>\(escapeHTML(entry.action.rawValue))</td>"
                 + "<td>\(escapeHTML(entry.actor.description))</td><td>\(escapeHTML(why.isEmpty ? "-" : why))</td>"
                 + "<td><code>\(escapeHTML(entry.parameters))</code></td><td><code>\(escapeHTML(entry.result))</code></td>"
-                + "<td><code>\(escapeHTML(entry.entryHash))</code></td><td>\(proof)</td></tr>"
+                + "<td><code>\(escapeHTML(entry.entryHash))</code><details><summary>export line</summary><code>"
+                + "\(escapeHTML(AuditExport.line(for: entry)))</code></details></td><td>\(proof)</td></tr>"
         }
         return """
             <section><h2>Audit entries naming the subject</h2><table><thead><tr><th>Position</th><th>Leaf</th><th>Time</th>\

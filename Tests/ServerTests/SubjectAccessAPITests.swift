@@ -121,8 +121,11 @@ import Transparency
             let hashes = try #require(entry["inclusionProof"]?.arrayValue).compactMap { $0.stringValue.flatMap { Data(base64Encoded: $0) } }
             let sequence = try #require(entry["entry"]?["sequence"]?.numberValue)
             let stored = try #require(log.first { Double($0.sequence) == sequence })
+            // The line served is the stored entry's, and its leaf hash is all a verifier needs.
+            let line = try #require(entry["exportLine"]?.stringValue)
+            #expect(line == AuditExport.line(for: stored))
             let root = try MerkleVerification.root(
-                fromInclusionProof: hashes, leafHash: AuditTree.leafHash(of: stored),
+                fromInclusionProof: hashes, leafHash: MerkleHash.leaf(Data(line.utf8)),
                 index: Int64(try #require(entry["leafIndex"]?.numberValue)), size: checkpoint.checkpoint.size)
             #expect(root == checkpoint.checkpoint.rootHash)
         }

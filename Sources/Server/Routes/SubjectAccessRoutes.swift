@@ -114,9 +114,10 @@ struct SubjectAccessBody: APIResponseBody {
         var position: Int64
         var leafIndex: Int64
         var inclusionProof: [String]?
+        var exportLine: String
         var entry: AuditEntryBody
 
-        private enum CodingKeys: String, CodingKey { case relation, position, leafIndex, inclusionProof, entry }
+        private enum CodingKeys: String, CodingKey { case relation, position, leafIndex, inclusionProof, exportLine, entry }
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
@@ -124,6 +125,7 @@ struct SubjectAccessBody: APIResponseBody {
             try container.encode(position, forKey: .position)
             try container.encode(leafIndex, forKey: .leafIndex)
             try container.encode(inclusionProof, forKey: .inclusionProof)
+            try container.encode(exportLine, forKey: .exportLine)
             try container.encode(entry, forKey: .entry)
         }
     }
@@ -179,7 +181,8 @@ struct SubjectAccessBody: APIResponseBody {
         auditEntries = disclosure.auditEntries.map { found in
             Entry(
                 relation: found.relation.rawValue, position: found.position, leafIndex: found.leafIndex,
-                inclusionProof: found.inclusionProof.map { $0.map { $0.base64EncodedString() } }, entry: AuditEntryBody(found.entry))
+                inclusionProof: found.inclusionProof.map { $0.map { $0.base64EncodedString() } },
+                exportLine: AuditExport.line(for: found.entry), entry: AuditEntryBody(found.entry))
         }
         checkpoint = disclosure.checkpoint.map {
             Checkpoint(treeSize: $0.treeSize, rootHash: $0.rootHash.base64EncodedString(), signedNote: $0.signedNote)
@@ -300,8 +303,10 @@ extension OpenAPIDocument {
                     "type": ["array", "null"], "items": ["type": "string", "contentEncoding": "base64"],
                     "description": "The audit path to the checkpoint's root (RFC 9162), or null when no checkpoint covers the entry yet.",
                 ],
+                "exportLine": string(
+                    "The entry's export line exactly (docs/audit-log.md): its leaf hash is SHA-256(0x00 || these UTF-8 bytes)."),
                 "entry": ref("AuditEntry"),
-            ], required: ["relation", "position", "leafIndex", "inclusionProof", "entry"])
+            ], required: ["relation", "position", "leafIndex", "inclusionProof", "exportLine", "entry"])
         let checkpoint = object(
             [
                 "treeSize": integer(), "rootHash": ["type": "string", "contentEncoding": "base64"],
