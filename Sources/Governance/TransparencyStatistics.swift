@@ -5,7 +5,12 @@ import Transparency
 /// How a transparency report groups time: UTC days, ISO weeks (Monday to Sunday) or calendar
 /// months.
 public enum StatisticsPeriod: String, Sendable, Hashable, CaseIterable, Codable {
-    case day, week, month
+    /// 00:00 to 24:00 UTC.
+    case day
+    /// Monday 00:00 UTC to the next Monday (ISO 8601 weeks).
+    case week
+    /// The calendar month in UTC.
+    case month
 
     private static let calendar: Calendar = {
         var calendar = Calendar(identifier: .iso8601)
@@ -235,8 +240,11 @@ public struct TransparencyReport: Sendable, Hashable, Codable {
 /// Entries before `from` are read too: they name galleries and the searches later review
 /// decisions refer to. Entries after `upTo` (a checkpoint's tree size) are not counted.
 public struct TransparencyStatistics: Sendable {
+    /// The first instant counted.
     public let from: Date
+    /// The first instant not counted.
     public let to: Date
+    /// How the window is cut.
     public let period: StatisticsPeriod
     /// The last position counted (nil: every entry given).
     public let upTo: Int64?
@@ -270,7 +278,15 @@ public struct TransparencyStatistics: Sendable {
         lastEntryHash = entry.entryHash
         tree.append(leafHash: AuditTree.leafHash(of: entry))
         if let id = entry.galleryID, let name = entry.galleryName { galleryNames[id] = name }
-        let facts = Facts.read(parameters: entry.parameters, result: entry.result)
+        // Only these actions' parameters and results are read: parsing every entry's would
+        // double the cost of a report.
+        let facts: Facts
+        switch entry.action {
+        case .search, .reviewDecision, .thresholdChanged, .galleryReconfigured, .galleryDeleted:
+            facts = Facts.read(parameters: entry.parameters, result: entry.result)
+        default:
+            facts = Facts()
+        }
         if entry.action == .search, facts.reviewRequired == true, let purpose = entry.purpose {
             reviewedSearchPurposes[entry.sequence] = purpose
         }

@@ -58,24 +58,6 @@ public struct HeldTemplate: Sendable {
     public var cropProblem: String?
 }
 
-/// The latest signed checkpoint of the audit log, which the disclosed entries' inclusion
-/// proofs lead to.
-public struct DisclosedCheckpoint: Sendable, Hashable {
-    /// The number of entries the checkpoint's tree covers (positions 1...treeSize).
-    public var treeSize: Int64
-    /// The tree's root hash.
-    public var rootHash: Data
-    /// The checkpoint as a signed note, exactly as signed.
-    public var signedNote: String
-
-    /// Describes a checkpoint.
-    public init(treeSize: Int64, rootHash: Data, signedNote: String) {
-        self.treeSize = treeSize
-        self.rootHash = rootHash
-        self.signedNote = signedNote
-    }
-}
-
 /// Everything held about one subject, and every audit entry that names them.
 public struct SubjectDisclosure: Sendable {
     /// The gallery's name as requested.
@@ -95,8 +77,9 @@ public struct SubjectDisclosure: Sendable {
     public var imagesProblem: String?
     /// Every audit entry that names the subject, in log order, this access's own entry last.
     public var auditEntries: [SubjectAuditEntry]
-    /// The checkpoint the entries' inclusion proofs lead to (nil until the log has one).
-    public var checkpoint: DisclosedCheckpoint?
+    /// The newest signed checkpoint, which the entries' inclusion proofs lead to (nil until the
+    /// log has one).
+    public var checkpoint: StoredCheckpoint?
     /// Why the data was disclosed, as checked and recorded.
     public var justification: SearchJustification
     /// The sequence number of the entry that records this access.
@@ -213,7 +196,7 @@ extension MatcherOperations {
     /// Attaches to each entry its inclusion proof to the latest checkpoint that covers it, and
     /// returns that checkpoint.
     /// Entries newer than the checkpoint (this access's own among them) keep none.
-    private func attachInclusionProofs(to entries: inout [SubjectAuditEntry]) async throws(OperationError) -> DisclosedCheckpoint? {
+    private func attachInclusionProofs(to entries: inout [SubjectAuditEntry]) async throws(OperationError) -> StoredCheckpoint? {
         do {
             guard let latest = try await auditLog.latestCheckpoint() else { return nil }
             let size = latest.checkpoint.size
@@ -221,7 +204,7 @@ extension MatcherOperations {
                 entries[index].inclusionProof = try await auditLog.inclusionProof(
                     leafIndex: entries[index].leafIndex, treeSize: size)
             }
-            return DisclosedCheckpoint(treeSize: size, rootHash: latest.checkpoint.rootHash, signedNote: latest.note)
+            return latest
         } catch {
             throw .governance(error)
         }

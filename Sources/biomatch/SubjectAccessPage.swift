@@ -64,14 +64,14 @@ struct SubjectAccessPage {
         rows.append(("Audit entries naming the subject", String(disclosure.auditEntries.count)))
         rows.append(("This access", "purpose \(disclosure.justification.purpose), case \(disclosure.justification.caseReference), audit entry \(disclosure.accessSequence)"))
         if let checkpoint = disclosure.checkpoint {
-            rows.append(("Checkpoint", "tree size \(checkpoint.treeSize), root \(checkpoint.rootHash.base64EncodedString())"))
+            rows.append(("Checkpoint", "tree size \(checkpoint.checkpoint.size), root \(checkpoint.checkpoint.rootHash.base64EncodedString())"))
         } else {
             rows.append(("Checkpoint", "none yet: the entries carry no inclusion proof"))
         }
         let body = rows.map { "<tr><th>\(escapeHTML($0.0))</th><td>\(escapeHTML($0.1))</td></tr>" }.joined()
         var section = "<section><h2>Summary</h2><table class=\"facts\">\(body)</table>"
         if let checkpoint = disclosure.checkpoint {
-            section += "<details><summary>Signed checkpoint</summary><pre>\(escapeHTML(checkpoint.signedNote))</pre></details>"
+            section += "<details><summary>Signed checkpoint</summary><pre>\(escapeHTML(checkpoint.note))</pre></details>"
         }
         return section + "</section>"
     }

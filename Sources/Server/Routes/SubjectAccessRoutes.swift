@@ -185,7 +185,8 @@ struct SubjectAccessBody: APIResponseBody {
                 exportLine: AuditExport.line(for: found.entry), entry: AuditEntryBody(found.entry))
         }
         checkpoint = disclosure.checkpoint.map {
-            Checkpoint(treeSize: $0.treeSize, rootHash: $0.rootHash.base64EncodedString(), signedNote: $0.signedNote)
+            Checkpoint(
+                treeSize: $0.checkpoint.size, rootHash: $0.checkpoint.rootHash.base64EncodedString(), signedNote: $0.note)
         }
         purpose = disclosure.justification.purpose
         caseReference = disclosure.justification.caseReference
