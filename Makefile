@@ -30,7 +30,7 @@ serve: release
 ##       process of its own (killed mid-job, or calibrating) and the graceful-shutdown test (it holds
 ##       a request on a cooperative thread) run after the others, one test at a time: on two cores,
 ##       beside the parallel suite, their waits measured the load, not BioMatch.
-SERIAL_SUITES := AvailabilityTests|PrimaryLocatorTests|WorkLeaseTests|RetentionLeaseTests|IdempotencyTests|FailoverTests|ClusterPropagationTests|ChangeFeedTests|ClusterAuditTests|EngineJobCrashTests|CalibrateCommandTests|LifecycleTests
+SERIAL_SUITES := AvailabilityTests|PrimaryLocatorTests|WorkLeaseTests|RetentionLeaseTests|IdempotencyTests|FailoverTests|ClusterPropagationTests|ChangeFeedTests|ClusterAuditTests|EngineJobCrashTests|CalibrateCommandTests|TransparencyCommandTests|LifecycleTests
 ##       Each phase has a hard limit (timeout kills the runner's whole process group, and the
 ##       servers the tests started stop when their test process is gone): a hang fails the run
 ##       with a message instead of holding CI until its own limit.

@@ -144,7 +144,7 @@ let package = Package(
             name: "OperationsTests",
             dependencies: [
                 "Operations", "Identification", "Governance", "Review", "FaceEngine", "Gallery", "Imaging", "Installation",
-                "SFaceEngine", "DlibEngine", "ONNXRuntime", "Evaluation",
+                "SFaceEngine", "DlibEngine", "ONNXRuntime", "Evaluation", "Transparency",
                 "PostgresTestSupport", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -2,9 +2,9 @@ import Foundation
 
 /// A small SVG plot: one frame, two axes (linear or base-10 logarithmic), grid lines, tick
 /// labels and whatever series are added. Self-contained markup, no scripts or fonts to fetch.
-struct SVGChart {
+public struct SVGChart {
     /// How values map along an axis.
-    enum Scale {
+    public enum Scale {
         /// Evenly spaced values in `range`, ticks every `step`.
         case linear(ClosedRange<Double>, step: Double)
         /// Decades from 10^lowerExponent to 10^upperExponent; values at or below zero sit on the lower edge.
@@ -62,11 +62,15 @@ struct SVGChart {
     private let top = 30.0
     private let bottom = 46.0
     /// Whether the legend sits in the top-left corner of the plot (else the top-right).
-    var legendOnLeft = false
+    public var legendOnLeft = false
     private var layers: [String] = []
     private var legend: [(color: String, label: String, dashed: Bool)] = []
+    /// Labels for the x axis in place of the scale's numbers (category axes: one label per
+    /// period, say); nil keeps the numbers.
+    public var xTickLabels: [(value: Double, label: String)]?
 
-    init(width: Double, height: Double, title: String, x: Scale, y: Scale, xLabel: String, yLabel: String) {
+    /// An empty chart of this size, title, scales and axis labels.
+    public init(width: Double, height: Double, title: String, x: Scale, y: Scale, xLabel: String, yLabel: String) {
         self.width = width
         self.height = height
         self.title = title
@@ -86,7 +90,7 @@ struct SVGChart {
     func pixelY(_ y: Double) -> Double { top + (1 - yScale.fraction(y)) * plotHeight }
 
     /// A line through `points` (data coordinates).
-    mutating func line(_ points: [(x: Double, y: Double)], color: String, width: Double = 2, dashed: Bool = false, label: String?) {
+    public mutating func line(_ points: [(x: Double, y: Double)], color: String, width: Double = 2, dashed: Bool = false, label: String?) {
         guard !points.isEmpty else { return }
         let coordinates = points.map { "\(Self.pixel(pixelX($0.x))),\(Self.pixel(pixelY($0.y)))" }.joined(separator: " ")
         let dash = dashed ? " stroke-dasharray=\"5 4\"" : ""
@@ -97,7 +101,7 @@ struct SVGChart {
     }
 
     /// A histogram outline with a translucent fill: `values[i]` over [edges[i], edges[i+1]).
-    mutating func bars(edges: [Double], values: [Double], color: String, label: String) {
+    public mutating func bars(edges: [Double], values: [Double], color: String, label: String) {
         guard edges.count == values.count + 1, !values.isEmpty else { return }
         let base = pixelY(Self.floorValue(of: yScale))
         var path = "M\(Self.pixel(pixelX(edges[0]))),\(Self.pixel(base))"
@@ -112,7 +116,7 @@ struct SVGChart {
     }
 
     /// A vertical line at data value `x` across the plot, labelled at the top.
-    mutating func verticalMarker(at x: Double, color: String, label: String) {
+    public mutating func verticalMarker(at x: Double, color: String, label: String) {
         let px = Self.pixel(pixelX(x))
         layers.append(
             "<line x1=\"\(px)\" y1=\"\(Self.pixel(top))\" x2=\"\(px)\" y2=\"\(Self.pixel(top + plotHeight))\" "
@@ -122,7 +126,7 @@ struct SVGChart {
     }
 
     /// A dot at a data point with a label beside it.
-    mutating func point(x: Double, y: Double, color: String, label: String) {
+    public mutating func point(x: Double, y: Double, color: String, label: String) {
         let px = pixelX(x)
         let py = pixelY(y)
         layers.append(
@@ -132,7 +136,7 @@ struct SVGChart {
     }
 
     /// The finished `<svg>` element.
-    func render() -> String {
+    public func render() -> String {
         var parts: [String] = []
         parts.append(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" "
@@ -152,7 +156,7 @@ struct SVGChart {
             let py = Self.pixel(pixelY(value))
             parts.append("<line x1=\"\(Self.pixel(left))\" y1=\"\(py)\" x2=\"\(Self.pixel(plotRight))\" y2=\"\(py)\" stroke=\"#f0f0f0\"/>")
         }
-        for tick in xScale.ticks {
+        for tick in xTickLabels.map({ $0.map { (value: $0.value, label: escapeHTML($0.label)) } }) ?? xScale.ticks {
             let px = Self.pixel(pixelX(tick.value))
             parts.append(
                 "<line x1=\"\(px)\" y1=\"\(Self.pixel(top))\" x2=\"\(px)\" y2=\"\(Self.pixel(plotBottom))\" stroke=\"#ddd\"/>"
@@ -215,7 +219,7 @@ struct SVGChart {
 }
 
 /// `text` with the five HTML-significant characters escaped.
-func escapeHTML(_ text: String) -> String {
+public func escapeHTML(_ text: String) -> String {
     var result = ""
     result.reserveCapacity(text.count)
     for character in text {

@@ -36,6 +36,9 @@ public enum AuditAction: String, Sendable, Hashable, CaseIterable, Codable {
     /// its templates completed, an engine dropped, a fusion calibration or engine threshold
     /// recorded. `parameters.change` says which.
     case galleryReconfigured
+    /// Everything held about one subject was disclosed (a subject access request);
+    /// `parameters.subjectID` names them, the purpose and case reference say why.
+    case subjectAccessed
 
     /// The kind of gallery change the action accompanies, or nil for actions appended on their own.
     var expectedChange: ExpectedChange? {
@@ -47,7 +50,7 @@ public enum AuditAction: String, Sendable, Hashable, CaseIterable, Codable {
         case .templatesAdded: .templatesAdded
         case .subjectErased, .retentionErasure: .subjectDeleted
         case .galleryReconfigured: .galleryReconfigured
-        case .search, .verify, .compare, .detect, .keyCreated, .keyRevoked, .reviewDecision: nil
+        case .search, .verify, .compare, .detect, .keyCreated, .keyRevoked, .reviewDecision, .subjectAccessed: nil
         }
     }
 

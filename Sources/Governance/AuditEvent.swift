@@ -63,6 +63,16 @@ public struct AuditEvent: Sendable, Hashable {
             if galleryName == nil {
                 throw .invalidAuditEvent(reason: "\(action.rawValue) needs the gallery name")
             }
+        case .subjectAccessed:
+            if justification == nil {
+                throw .invalidAuditEvent(reason: "a subject access needs a purpose and case reference")
+            }
+            if galleryName == nil {
+                throw .invalidAuditEvent(reason: "a subject access needs the gallery name")
+            }
+            guard case .integer? = parameters["subjectID"] else {
+                throw .invalidAuditEvent(reason: "a subject access needs the subject's identifier")
+            }
         case .thresholdChanged:
             guard case .string(let reason)? = parameters["reason"],
                 !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty

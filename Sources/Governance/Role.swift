@@ -10,6 +10,10 @@ public enum Role: String, Codable, Sendable, CaseIterable, CustomStringConvertib
     case reviewer
     /// Reads and verifies the audit log; touches no gallery.
     case auditor
+    /// Answers subject access requests in its galleries: everything held about one subject
+    /// (record, templates, kept images and crops, decrypted) and every audit entry naming them.
+    /// Nothing else; each access states a purpose and case reference and is itself audited.
+    case subjectAccess
 
     public var description: String { rawValue }
 
@@ -18,7 +22,7 @@ public enum Role: String, Codable, Sendable, CaseIterable, CustomStringConvertib
     public var isGalleryScoped: Bool {
         switch self {
         case .admin, .auditor: false
-        case .enroller, .searcher, .reviewer: true
+        case .enroller, .searcher, .reviewer, .subjectAccess: true
         }
     }
 }
@@ -80,6 +84,9 @@ public enum Permission: Sendable, Hashable, CustomStringConvertible {
     case detect
     /// Record a review decision on a candidate list.
     case review(String)
+    /// Disclose everything held about one subject of the gallery, and the audit entries naming
+    /// them (a subject access request).
+    case accessSubject(String)
     /// Read, export or verify the audit log.
     case readAudit
     /// Create, list or revoke API keys.
@@ -89,7 +96,7 @@ public enum Permission: Sendable, Hashable, CustomStringConvertible {
     public var galleryName: String? {
         switch self {
         case .configureGallery(let name), .readGallery(let name), .enrol(let name), .eraseSubject(let name),
-            .search(let name), .verify(let name), .review(let name):
+            .search(let name), .verify(let name), .review(let name), .accessSubject(let name):
             name
         case .createGallery, .compareImages, .detect, .readAudit, .manageKeys:
             nil
@@ -106,6 +113,7 @@ public enum Permission: Sendable, Hashable, CustomStringConvertible {
         case .compareImages: [.admin, .searcher]
         case .detect: [.admin, .enroller, .searcher]
         case .review: [.admin, .reviewer]
+        case .accessSubject: [.admin, .subjectAccess]
         case .readAudit: [.admin, .auditor]
         }
     }
@@ -122,6 +130,7 @@ public enum Permission: Sendable, Hashable, CustomStringConvertible {
         case .compareImages: "compare two images"
         case .detect: "detect faces"
         case .review(let name): "review candidates of gallery '\(name)'"
+        case .accessSubject(let name): "disclose a subject's data in gallery '\(name)'"
         case .readAudit: "read the audit log"
         case .manageKeys: "manage API keys"
         }

@@ -20,6 +20,8 @@ public final class MatcherOperations: Sendable {
     public let auditLog: AuditLog
     /// The configured search purposes.
     public let purposes: PurposePolicy
+    /// The purposes a subject access may state (``PurposePolicy/subjectAccess(_:)``).
+    public let accessPurposes: PurposePolicy
     /// Review cases and decisions, and the sealed face crops reviewers see.
     public let review: ReviewLedger
     /// Called with the stage timings of every image analysed (for metrics).
@@ -38,7 +40,7 @@ public final class MatcherOperations: Sendable {
     public var engine: FaceEngine { identification.engine }
 
     private init(
-        identification: GallerySearchService, purposes: PurposePolicy, review: ReviewLedger,
+        identification: GallerySearchService, purposes: PurposePolicy, accessPurposes: PurposePolicy, review: ReviewLedger,
         analysisObserver: (@Sendable (StageTimings) -> Void)?, admission: AnalysisAdmission?
     ) {
         self.admission = admission
@@ -46,6 +48,7 @@ public final class MatcherOperations: Sendable {
         self.keys = KeyRegistry(store: identification.store)
         self.auditLog = AuditLog(store: identification.store)
         self.purposes = purposes
+        self.accessPurposes = accessPurposes
         self.review = review
         self.analysisObserver = analysisObserver
     }
@@ -68,9 +71,10 @@ public final class MatcherOperations: Sendable {
     /// vault seals them (``CropVault/fromEnvironment(_:installation:)`` when nil); the review
     /// policy says which galleries need review (``ReviewPolicy/fromEnvironment(_:)`` when nil).
     /// `recognisers` are the engines beyond the detector's SFace that galleries may name.
+    /// `accessPurposes` are those a subject access may state.
     public static func open(
         store: any GalleryStore, engine: FaceEngine, recognisers: RecognitionEngineRegistry? = nil,
-        purposes: PurposePolicy = .fromEnvironment(),
+        purposes: PurposePolicy = .fromEnvironment(), accessPurposes: PurposePolicy = .subjectAccess(),
         reviewPolicy: ReviewPolicy? = nil, cropVault: CropVault? = nil, snapshotDirectory: URL? = nil,
         indexEncoding: IndexEncoding = .default, analysisObserver: (@Sendable (StageTimings) -> Void)? = nil,
         admission: AnalysisAdmission? = nil
@@ -102,7 +106,7 @@ public final class MatcherOperations: Sendable {
             throw .identification(error)
         }
         return MatcherOperations(
-            identification: identification, purposes: purposes,
+            identification: identification, purposes: purposes, accessPurposes: accessPurposes,
             review: ReviewLedger(store: store, vault: vault, policy: policy), analysisObserver: analysisObserver,
             admission: admission)
     }

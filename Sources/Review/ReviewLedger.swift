@@ -376,7 +376,7 @@ public struct ReviewLedger: Sendable {
         let audit: CompanionRecord
         do { audit = try auditLog.companion(for: event) } catch { throw .governance(error) }
         let sequence = Captured<Int64>()
-        let record = CompanionRecord(table: audit.table, sequenceColumn: audit.sequenceColumn) { context in
+        var record = CompanionRecord(table: audit.table, sequenceColumn: audit.sequenceColumn) { context in
             let row = try audit.makeRow(context)
             guard case .integer(let value)? = row["sequence"] else {
                 throw ReviewError.malformedRow(table: audit.table, reason: "the new entry has no sequence number")
@@ -384,6 +384,8 @@ public struct ReviewLedger: Sendable {
             sequence.set(value)
             return row
         }
+        // The entry's own followers (its Merkle tree row) commit with it.
+        record.followers = audit.followers
         return (record, sequence)
     }
 

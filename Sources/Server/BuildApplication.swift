@@ -61,6 +61,7 @@ public func buildRouter(configuration: ServerConfiguration, dependencies: Server
     MatchingRoutes(operations: operations).addRoutes(to: v1)
     AuditRoutes(operations: operations).addRoutes(to: v1)
     ReviewRoutes(operations: operations, idempotent: idempotent).addRoutes(to: v1)
+    SubjectAccessRoutes(operations: operations).addRoutes(to: v1)
 
     addMethodNotAllowedRoutes(to: router)
     return router

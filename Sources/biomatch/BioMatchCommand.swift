@@ -8,6 +8,6 @@ struct BioMatchCommand: AsyncParsableCommand {
         commandName: "biomatch",
         abstract: "Face matching with human review and an audit trail.",
         version: BioMatchVersion.current,
-        subcommands: [ServeCommand.self, ModelsCommand.self, EnginesCommand.self, DetectCommand.self, EmbedCommand.self, CompareCommand.self, BenchCommand.self, GalleryCommand.self, EnrolCommand.self, SubjectCommand.self, SearchCommand.self, VerifyCommand.self, KeysCommand.self, AuditCommand.self, WitnessCommand.self, EvaluateCommand.self, CalibrateCommand.self]
+        subcommands: [ServeCommand.self, ModelsCommand.self, EnginesCommand.self, DetectCommand.self, EmbedCommand.self, CompareCommand.self, BenchCommand.self, GalleryCommand.self, EnrolCommand.self, SubjectCommand.self, SearchCommand.self, VerifyCommand.self, KeysCommand.self, AuditCommand.self, WitnessCommand.self, ReportCommand.self, EvaluateCommand.self, CalibrateCommand.self]
     )
 }

@@ -187,11 +187,11 @@ struct GalleryCommand: AsyncParsableCommand {
     }
 }
 
-/// `biomatch subject list|show|add-images|delete`.
+/// `biomatch subject list|show|add-images|delete|access`.
 struct SubjectCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subject", abstract: "List, show, extend and erase enrolled subjects.",
-        subcommands: [List.self, Show.self, AddImages.self, Delete.self])
+        subcommands: [List.self, Show.self, AddImages.self, Delete.self, Access.self])
 
     /// `biomatch subject list GALLERY [--after ID] [--limit N]`.
     struct List: AsyncParsableCommand {

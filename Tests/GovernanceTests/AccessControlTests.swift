@@ -8,7 +8,7 @@ import Testing
     static let inScope: [Permission] = [
         .createGallery, .configureGallery("custody"), .readGallery("custody"), .enrol("custody"),
         .eraseSubject("custody"), .search("custody"), .verify("custody"), .compareImages, .detect, .review("custody"),
-        .readAudit, .manageKeys,
+        .accessSubject("custody"), .readAudit, .manageKeys,
     ]
 
     /// The matrix as the issue states it, written out by hand: what each role may do.
@@ -18,13 +18,14 @@ import Testing
         .searcher: [.readGallery("custody"), .search("custody"), .verify("custody"), .compareImages, .detect],
         .reviewer: [.readGallery("custody"), .review("custody")],
         .auditor: [.readAudit],
+        .subjectAccess: [.accessSubject("custody")],
     ]
 
     static func principal(_ role: Role) -> Principal {
         let scope: GalleryScope = switch role {
         case .admin: .allGalleries
         case .auditor: .galleries([])
-        case .enroller, .searcher, .reviewer: .galleries(["custody", "watchlist"])
+        case .enroller, .searcher, .reviewer, .subjectAccess: .galleries(["custody", "watchlist"])
         }
         return Principal(keyID: APIKey.ID(7), name: "\(role) key", role: role, scope: scope)
     }
@@ -43,7 +44,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [Role.enroller, .searcher, .reviewer])
+    @Test(arguments: [Role.enroller, .searcher, .reviewer, .subjectAccess])
     func scopedRolesStayInTheirGalleries(role: Role) async {
         let principal = Self.principal(role)
         for permission in Self.granted[role, default: []] {
@@ -74,6 +75,7 @@ import Testing
         case .search: .search(gallery)
         case .verify: .verify(gallery)
         case .review: .review(gallery)
+        case .accessSubject: .accessSubject(gallery)
         case .createGallery, .compareImages, .detect, .readAudit, .manageKeys: permission
         }
     }

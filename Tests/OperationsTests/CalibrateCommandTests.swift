@@ -19,12 +19,13 @@ import Testing
         var error: String
     }
 
-    /// Runs the program with `arguments` on the store `database`, with a crop key of its own.
-    static func run(_ arguments: [String], database: URL) throws -> Run {
+    /// Runs the program with `arguments` on the store `database` (none: no `--database`), with a
+    /// crop key of its own.
+    static func run(_ arguments: [String], database: URL?) throws -> Run {
         #expect(FileManager.default.isExecutableFile(atPath: program.path), "build the package first: \(program.path)")
         let process = Process()
         process.executableURL = program
-        process.arguments = arguments + ["--database", database.path]
+        process.arguments = arguments + (database.map { ["--database", $0.path] } ?? [])
         var environment = ProcessInfo.processInfo.environment
         environment["BIOMATCH_CROP_KEY"] = CropKeyText.shared
         process.environment = environment

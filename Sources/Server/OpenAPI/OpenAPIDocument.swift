@@ -404,7 +404,7 @@ public enum OpenAPIDocument {
                     requiredInteger("to", minimum: 1, "The newer tree size, at most the log's."),
                 ],
                 responses: withErrors(["200": json(ref("ConsistencyProof"), description: "The proof.")])),
-        ] + reviewEndpoints()
+        ] + reviewEndpoints() + subjectAccessEndpoints()
     }
 
     // MARK: - Schemas
@@ -723,7 +723,8 @@ public enum OpenAPIDocument {
                 ]),
             "AuditActor": object(
                 [
-                    "kind": string(values: ["key", "system"]), "keyID": nullable("integer"), "role": nullable("string"),
+                    "kind": string(values: ["key", "system"]), "keyID": nullable("integer"),
+                    "role": ["type": ["string", "null"], "enum": .array(Role.allCases.map { .string($0.rawValue) } + [.null])],
                     "component": nullable("string"),
                 ], required: ["kind", "keyID", "role", "component"]),
             "AuditEntry": object(
@@ -750,6 +751,6 @@ public enum OpenAPIDocument {
                 ], required: ["from", "to", "hashes"]),
             "AuditPage": object(
                 ["entries": array(ref("AuditEntry")), "nextAfter": nullable("integer")], required: ["entries", "nextAfter"]),
-        ].merging(reviewSchemas()) { $1 }
+        ].merging(reviewSchemas()) { $1 }.merging(subjectAccessSchemas()) { $1 }
     }
 }
