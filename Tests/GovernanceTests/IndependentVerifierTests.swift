@@ -21,16 +21,10 @@ import Transparency
         var problems: [String]
     }
 
-    static func runVerifier(_ arguments: [String]) throws -> (status: Int32, report: Report) {
-        let process = Process()
-        process.executableURL = URL(filePath: python)
-        process.arguments = [repository.appending(path: "tools/verify_audit_log.py").path] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, try JSONDecoder().decode(Report.self, from: data))
+    static func runVerifier(_ arguments: [String]) async throws -> (status: Int32, report: Report) {
+        let run = try await runChild(
+            URL(filePath: python), [repository.appending(path: "tools/verify_audit_log.py").path] + arguments)
+        return (run.status, try JSONDecoder().decode(Report.self, from: Data(run.output.utf8)))
     }
 
     @Test func thePythonVerifierAgreesWithBioMatchOnTenThousandEntries() async throws {
@@ -78,7 +72,7 @@ import Transparency
             let proofFile = folder.appending(path: "proof.json")
             try JSONEncoder().encode(["hashes": proof.map { $0.base64EncodedString() }]).write(to: proofFile)
 
-            let (status, report) = try Self.runVerifier(
+            let (status, report) = try await Self.runVerifier(
                 ["--export", export.path, "--public-key", signer.verifier.encoded, "--inclusion", String(leafIndex), "10000", proofFile.path]
                     + checkpointArguments)
             #expect(status == 0)
@@ -94,7 +88,7 @@ import Transparency
             #expect(tampered[6_999] != lines[6_999])
             let tamperedFile = folder.appending(path: "tampered.jsonl")
             try Data(tampered.map { $0 + "\n" }.joined().utf8).write(to: tamperedFile)
-            let (badStatus, badReport) = try Self.runVerifier(
+            let (badStatus, badReport) = try await Self.runVerifier(
                 ["--export", tamperedFile.path, "--public-key", signer.verifier.encoded] + checkpointArguments)
             #expect(badStatus == 1)
             #expect(badReport.problems.contains("entry 7000: entry_hash is not the hash of its fields"))
@@ -106,4 +100,36 @@ import Transparency
             #expect(ours.failure?.contains("between entries 5010 and 10000") == true)
         }
     }
+}
+
+/// Runs a child process without blocking a thread of the cooperative pool: its output goes to
+/// files and its end is awaited, so the tests and servers in this process keep running meanwhile
+/// (a blocking wait on two cores can stall every other test, or the server the child talks to).
+func runChild(
+    _ executable: URL, _ arguments: [String], environment: [String: String]? = nil
+) async throws -> (status: Int32, output: String, errors: String) {
+    let folder = FileManager.default.temporaryDirectory.appending(path: "child-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let outputFile = folder.appending(path: "stdout")
+    let errorFile = folder.appending(path: "stderr")
+    _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    process.standardOutput = try FileHandle(forWritingTo: outputFile)
+    process.standardError = try FileHandle(forWritingTo: errorFile)
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        process.terminationHandler = { _ in continuation.resume() }
+        do { try process.run() } catch {
+            process.terminationHandler = nil
+            continuation.resume(throwing: error)
+        }
+    }
+    return (
+        process.terminationStatus, try String(contentsOf: outputFile, encoding: .utf8),
+        try String(contentsOf: errorFile, encoding: .utf8)
+    )
 }

@@ -13,30 +13,10 @@ import Transparency
     static let executable =
         URL(filePath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appending(path: "biomatch")
 
-    struct Run {
-        var status: Int32
-        var output: String
-        var errors: String
-    }
-
-    static func witness(_ arguments: [String], apiKey: String) throws -> Run {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = ["witness", "--once"] + arguments
+    static func witness(_ arguments: [String], apiKey: String) async throws -> (status: Int32, output: String, errors: String) {
         var environment = ProcessInfo.processInfo.environment
         environment["BIOMATCH_API_KEY"] = apiKey
-        process.environment = environment
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(
-            status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
-            errors: String(decoding: errorData, as: UTF8.self))
+        return try await runChild(executable, ["witness", "--once"] + arguments, environment: environment)
     }
 
     @Test(.timeLimit(.minutes(3))) func theWitnessCosignsGrowthAndAlarmsOnACheckpointTheNodeCannotProve() async throws {
@@ -71,7 +51,7 @@ import Transparency
 
         try await record(3)
         _ = try await operations.makeAuditCheckpoint(signer: signer)
-        let first = try Self.witness(arguments, apiKey: admin.secret)
+        let first = try await Self.witness(arguments, apiKey: admin.secret)
         #expect(first.status == 0, "\(first.errors)")
         let cosigned = try SignedNote(parsing: first.output)
         try signer.verifier.verify(cosigned)
@@ -81,7 +61,7 @@ import Transparency
 
         try await record(5)
         _ = try await operations.makeAuditCheckpoint(signer: signer)
-        let second = try Self.witness(arguments, apiKey: admin.secret)
+        let second = try await Self.witness(arguments, apiKey: admin.secret)
         #expect(second.status == 0, "\(second.errors)")
         #expect(try Checkpoint(text: try SignedNote(parsing: second.output).text).size == 9)
         #expect(try metrics().contains("biomatch_witness_alarms_total 0"))
@@ -98,18 +78,50 @@ import Transparency
                 ]
             }
         ])
-        let alarmed = try Self.witness(arguments, apiKey: admin.secret)
+        let alarmed = try await Self.witness(arguments, apiKey: admin.secret)
         #expect(alarmed.status == 2)
         #expect(alarmed.errors.contains("ALARM FORK"), "\(alarmed.errors)")
         #expect(try metrics().contains("biomatch_witness_alarms_total 1"))
 
         // A checkpoint signed by another key is refused as well.
         let stranger = try NoteSigner.generate(name: "biomatch.test/audit")
-        let refused = try Self.witness(
+        let refused = try await Self.witness(
             ["--node", node, "--log-key", stranger.verifier.encoded, "--key", folder.appending(path: "other.key").path,
              "--state", folder.appending(path: "other-state").path], apiKey: admin.secret)
         #expect(refused.status == 2)
         #expect(refused.errors.contains("ALARM BAD CHECKPOINT"), "\(refused.errors)")
         await group.triggerGracefulShutdown()
     }
+}
+
+/// Runs a child process without blocking a thread of the cooperative pool: its output goes to
+/// files and its end is awaited, so the tests and servers in this process keep running meanwhile
+/// (a blocking wait on two cores can stall every other test, or the server the child talks to).
+func runChild(
+    _ executable: URL, _ arguments: [String], environment: [String: String]? = nil
+) async throws -> (status: Int32, output: String, errors: String) {
+    let folder = FileManager.default.temporaryDirectory.appending(path: "child-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let outputFile = folder.appending(path: "stdout")
+    let errorFile = folder.appending(path: "stderr")
+    _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    process.standardOutput = try FileHandle(forWritingTo: outputFile)
+    process.standardError = try FileHandle(forWritingTo: errorFile)
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        process.terminationHandler = { _ in continuation.resume() }
+        do { try process.run() } catch {
+            process.terminationHandler = nil
+            continuation.resume(throwing: error)
+        }
+    }
+    return (
+        process.terminationStatus, try String(contentsOf: outputFile, encoding: .utf8),
+        try String(contentsOf: errorFile, encoding: .utf8)
+    )
 }
