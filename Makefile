@@ -28,9 +28,10 @@ serve: release
 ## test: set up, build, prepare models, run the whole suite. The suites that stop, start and
 ##       promote PostgreSQL servers and time leases and failovers, the ones that run `biomatch` as a
 ##       process of its own (killed mid-job, or calibrating) and the graceful-shutdown test (it holds
-##       a request on a cooperative thread) run after the others, one test at a time: on two cores,
+##       a request on a cooperative thread) and the transparency-log suites (real face engines, PostgreSQL,
+##       10,000-entry logs, child processes) run after the others, one test at a time: on two cores,
 ##       beside the parallel suite, their waits measured the load, not BioMatch.
-SERIAL_SUITES := AvailabilityTests|PrimaryLocatorTests|WorkLeaseTests|RetentionLeaseTests|IdempotencyTests|FailoverTests|ClusterPropagationTests|ChangeFeedTests|ClusterAuditTests|EngineJobCrashTests|CalibrateCommandTests|TransparencyCommandTests|LifecycleTests
+SERIAL_SUITES := AvailabilityTests|PrimaryLocatorTests|WorkLeaseTests|RetentionLeaseTests|IdempotencyTests|FailoverTests|ClusterPropagationTests|ChangeFeedTests|ClusterAuditTests|EngineJobCrashTests|CalibrateCommandTests|TransparencyCommandTests|LifecycleTests|SubjectAccessTests|SubjectAccessAPITests|TransparencyStatisticsTests|IndependentVerifierTests|AuditTreeTests|AuditCheckpointServiceTests|WitnessCommandTests|CheckpointTamperTests
 ##       Each phase has a hard limit (timeout kills the runner's whole process group, and the
 ##       servers the tests started stop when their test process is gone): a hang fails the run
 ##       with a message instead of holding CI until its own limit.
